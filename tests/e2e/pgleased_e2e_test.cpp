@@ -1,0 +1,286 @@
+// Drives the built pgleased binary as a user would: start it, talk to what it started, signal it.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <regex>
+#include <thread>
+
+#include "pg/connection.hpp"
+#include "pg/conninfo.hpp"
+#include "process/os_user.hpp"
+#include "support/process_table.hpp"
+#include "support/run_async.hpp"
+
+extern char** environ;
+
+namespace pglease {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+std::string slurp(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+fs::path temp_dir(const std::string& name) {
+    const fs::path dir = fs::temp_directory_path() /
+                         ("pglease-e2e-" + std::to_string(::getpid()) + "-" + name);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    // The daemon may run as another user (and as root, its cluster does): let them in.
+    fs::permissions(dir, fs::perms::all);
+    return dir;
+}
+
+// A pgleased process with its stdout and stderr in a file.
+class daemon_process {
+public:
+    daemon_process(std::vector<std::string> args, const fs::path& log,
+                   const std::optional<os_user>& as_user = std::nullopt)
+        : log_(log) {
+        std::vector<std::string> argv{PGLEASED_PATH};
+        argv.insert(argv.end(), args.begin(), args.end());
+        std::vector<char*> raw;
+        for (auto& arg : argv) {
+            raw.push_back(arg.data());
+        }
+        raw.push_back(nullptr);
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            throw std::system_error(errno, std::generic_category(), "open " + log.string());
+        }
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            // The child: only async-signal-safe calls until exec.
+            ::dup2(fd, STDOUT_FILENO);
+            ::dup2(fd, STDERR_FILENO);
+            if (as_user) {
+                const gid_t group = as_user->gid;
+                if (::setgroups(1, &group) != 0 || ::setgid(group) != 0 ||
+                    ::setuid(as_user->uid) != 0) {
+                    ::_exit(126);
+                }
+            }
+            ::execve(raw[0], raw.data(), environ);
+            ::_exit(127);
+        }
+        ::close(fd);
+        if (pid_ < 0) {
+            throw std::system_error(errno, std::generic_category(), "fork");
+        }
+    }
+    daemon_process(const daemon_process&) = delete;
+    daemon_process& operator=(const daemon_process&) = delete;
+    ~daemon_process() {
+        if (!exit_status_) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+
+    int pid() const { return pid_; }
+    std::string log() const { return slurp(log_); }
+
+    /// Waits until the log contains `text`; false if the process exited or time ran out first.
+    bool wait_for_log(const std::string& text, std::chrono::seconds limit = 90s) {
+        for (const auto until = clock::now() + limit; clock::now() < until;) {
+            if (log().find(text) != std::string::npos) {
+                return true;
+            }
+            if (exited()) {
+                return log().find(text) != std::string::npos;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+
+    bool exited() {
+        if (exit_status_) {
+            return true;
+        }
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            exit_status_ = status;
+        }
+        return exit_status_.has_value();
+    }
+
+    /// The exit code once it exits within `limit` (-signal if killed), or std::nullopt.
+    std::optional<int> wait_exit(std::chrono::seconds limit = 60s) {
+        for (const auto until = clock::now() + limit; clock::now() < until;) {
+            if (exited()) {
+                return WIFEXITED(*exit_status_) ? WEXITSTATUS(*exit_status_)
+                                                : -WTERMSIG(*exit_status_);
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return std::nullopt;
+    }
+
+private:
+    fs::path log_;
+    pid_t pid_ = 0;
+    std::optional<int> exit_status_;
+};
+
+struct cluster_location {
+    std::string socket;
+    std::string port;
+    std::string data_dir;
+};
+
+std::optional<cluster_location> location_in(const std::string& log) {
+    static const std::regex ready(R"(ready: socket=(\S+) port=(\d+) data_dir=(\S+))");
+    std::smatch match;
+    if (!std::regex_search(log, match, ready)) {
+        return std::nullopt;
+    }
+    return cluster_location{match[1], match[2], match[3]};
+}
+
+std::string query(const cluster_location& where, const std::string& sql) {
+    const auto conninfo = pg::make_conninfo(
+        {{"host", where.socket}, {"port", where.port}, {"user", "postgres"}, {"dbname", "postgres"}});
+    return test::run_async([&]() -> boost::asio::awaitable<std::string> {
+        auto c = co_await pg::connection::connect(conninfo, 10s);
+        auto rows = co_await c.exec(sql);
+        co_return rows.rows() > 0 ? std::string(rows.value(0, 0)) : std::string();
+    });
+}
+
+// Starts pgleased with `args`, checks the cluster it reports answers, stops it with SIGTERM and
+// checks that it exits 0 and leaves no postgres process on its data directory.
+void run_until_sigterm(const std::vector<std::string>& args, const std::optional<os_user>& as_user,
+                       const fs::path& log_file) {
+    daemon_process daemon(args, log_file, as_user);
+    ASSERT_TRUE(daemon.wait_for_log("pgleased ready")) << daemon.log();
+    const auto where = location_in(daemon.log());
+    ASSERT_TRUE(where) << daemon.log();
+    EXPECT_EQ(query(*where, "SELECT 'alive'"), "alive");
+    const std::string pgdata = query(*where, "SHOW data_directory");
+    EXPECT_EQ(pgdata, (fs::path(where->data_dir) / "pgdata").string());
+    EXPECT_FALSE(test::processes_mentioning(pgdata).empty());
+
+    ASSERT_EQ(::kill(daemon.pid(), SIGTERM), 0);
+    const auto code = daemon.wait_exit();
+    ASSERT_TRUE(code) << "pgleased did not exit after SIGTERM\n" << daemon.log();
+    EXPECT_EQ(*code, 0) << daemon.log();
+    EXPECT_TRUE(test::processes_mentioning(pgdata).empty())
+        << "postgres outlived pgleased\n" << daemon.log();
+    EXPECT_NE(daemon.log().find("stopped"), std::string::npos) << daemon.log();
+}
+
+TEST(pgleased, help_documents_every_flag) {
+    const fs::path dir = temp_dir("help");
+    daemon_process daemon({"--help"}, dir / "out.log");
+    ASSERT_EQ(daemon.wait_exit(), 0);
+    const std::string help = daemon.log();
+    for (const char* flag : {"--data-dir", "--pg-port", "--run-as", "--pg-bin-dir",
+                             "--max-connections", "--log-level", "--version", "--help"}) {
+        EXPECT_NE(help.find(flag), std::string::npos) << "--help does not document " << flag;
+    }
+    fs::remove_all(dir);
+}
+
+TEST(pgleased, a_bad_flag_is_a_usage_error) {
+    const fs::path dir = temp_dir("badflag");
+    daemon_process daemon({"--pg-port", "0"}, dir / "out.log");
+    const auto code = daemon.wait_exit();
+    ASSERT_TRUE(code);
+    EXPECT_NE(*code, 0);
+    EXPECT_NE(daemon.log().find("--pg-port"), std::string::npos) << daemon.log();
+    fs::remove_all(dir);
+}
+
+TEST(pgleased, with_no_arguments_runs_the_embedded_cluster_until_sigterm) {
+    // The real default location: /dev/shm/pglease-<uid> (or ./.pglease without room in RAM).
+    const fs::path default_dir = fs::path("/dev/shm") / ("pglease-" + std::to_string(::geteuid()));
+    const bool existed = fs::exists(default_dir);
+    const fs::path dir = temp_dir("noargs");
+    run_until_sigterm({}, std::nullopt, dir / "pgleased.log");
+    if (!existed) {
+        fs::remove_all(default_dir);
+    }
+    fs::remove_all(dir);
+}
+
+TEST(pgleased, as_a_normal_user_runs_the_embedded_cluster_until_sigterm) {
+    if (!running_as_root()) {
+        GTEST_SKIP() << "already a normal user: the no-argument test covers it";
+    }
+    const auto user = find_os_user("postgres");
+    ASSERT_TRUE(user) << "the postgres account (from Debian's postgresql package) is missing";
+    const fs::path default_dir = fs::path("/dev/shm") / ("pglease-" + std::to_string(user->uid));
+    const bool existed = fs::exists(default_dir);
+    const fs::path dir = temp_dir("normal-user");
+    run_until_sigterm({}, user, dir / "pgleased.log");
+    if (!existed) {
+        fs::remove_all(default_dir);
+    }
+    fs::remove_all(dir);
+}
+
+TEST(pgleased, a_second_daemon_on_the_same_data_dir_exits_with_a_clear_message) {
+    const fs::path dir = temp_dir("second");
+    daemon_process first({"--data-dir", (dir / "data").string()}, dir / "first.log");
+    ASSERT_TRUE(first.wait_for_log("pgleased ready")) << first.log();
+    daemon_process second({"--data-dir", (dir / "data").string()}, dir / "second.log");
+    const auto code = second.wait_exit(30s);
+    ASSERT_TRUE(code) << second.log();
+    EXPECT_EQ(*code, 1);
+    EXPECT_NE(second.log().find("in use by another pgleased (pid " + std::to_string(first.pid())),
+              std::string::npos)
+        << second.log();
+    const auto where = location_in(first.log());
+    ASSERT_TRUE(where);
+    EXPECT_EQ(query(*where, "SELECT 'first unharmed'"), "first unharmed");
+    ::kill(first.pid(), SIGTERM);
+    EXPECT_EQ(first.wait_exit(), 0);
+    fs::remove_all(dir);
+}
+
+TEST(pgleased, a_killed_daemon_takes_its_cluster_down_and_a_restart_reuses_the_data) {
+    const fs::path dir = temp_dir("sigkill");
+    const std::string data = (dir / "data").string();
+    {
+        daemon_process daemon({"--data-dir", data}, dir / "first.log");
+        ASSERT_TRUE(daemon.wait_for_log("pgleased ready")) << daemon.log();
+        const auto where = location_in(daemon.log());
+        ASSERT_TRUE(where);
+        query(*where, "CREATE DATABASE made_before_the_kill");
+        ASSERT_EQ(::kill(daemon.pid(), SIGKILL), 0);
+        EXPECT_EQ(daemon.wait_exit(), -SIGKILL);
+        const std::string pgdata = (fs::path(data) / "pgdata").string();
+        for (const auto until = clock::now() + 30s;
+             clock::now() < until && !test::processes_mentioning(pgdata).empty();) {
+            std::this_thread::sleep_for(50ms);
+        }
+        EXPECT_TRUE(test::processes_mentioning(pgdata).empty())
+            << "postgres kept running after its daemon was killed";
+    }
+    daemon_process again({"--data-dir", data}, dir / "second.log");
+    ASSERT_TRUE(again.wait_for_log("pgleased ready")) << again.log();
+    const auto where = location_in(again.log());
+    ASSERT_TRUE(where);
+    EXPECT_EQ(query(*where, "SELECT count(*) FROM pg_database WHERE datname = 'made_before_the_kill'"),
+              "1");
+    ::kill(again.pid(), SIGTERM);
+    EXPECT_EQ(again.wait_exit(), 0);
+    fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace pglease
