@@ -1,17 +1,44 @@
 #include "daemon.hpp"
 
+#include <signal.h>
+
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <signal.h>
 #include <spdlog/spdlog.h>
+
+#include "broker/backend_endpoint.hpp"
+#include "broker/backend_shard.hpp"
+#include "broker/broker.hpp"
+#include "embedded/embedded_cluster.hpp"
 
 namespace pglease {
 
 namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
 
-int run_daemon(const daemon_options& options) {
+namespace {
+
+shard_config shard_config_from(const settings& options) {
+    shard_config config;
+    config.prefix = options.prefix;
+    config.templates = options.templates;
+    config.default_lease = options.default_lease;
+    config.working_dir = options.config_file
+                             ? std::filesystem::absolute(*options.config_file).parent_path()
+                             : std::filesystem::current_path();
+    return config;
+}
+
+const char* signal_name(int signal) {
+    return signal == SIGTERM ? "SIGTERM" : "SIGINT";
+}
+
+}  // namespace
+
+int run_daemon(const settings& options) {
     // A peer that goes away mid-write must not kill the daemon.
     ::signal(SIGPIPE, SIG_IGN);
 
@@ -23,11 +50,40 @@ int run_daemon(const daemon_options& options) {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-            auto cluster = co_await embedded_cluster::start(options.cluster);
-            spdlog::info("pgleased ready; stop it with SIGTERM or SIGINT");
-            const int signal = co_await signals.async_wait(asio::use_awaitable);
-            spdlog::info("received {}; shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-            co_await cluster->stop();
+            std::unique_ptr<embedded_cluster> cluster;
+            std::vector<backend_endpoint> endpoints;
+            if (options.backends.empty()) {
+                cluster = co_await embedded_cluster::start(options.embedded);
+                endpoints.push_back(embedded_endpoint(*cluster,
+                                                      options.embedded_max_parallel_clones,
+                                                      options.embedded_max_databases));
+            } else {
+                for (const auto& backend : options.backends) {
+                    endpoints.push_back(configured_endpoint(backend));
+                }
+            }
+            broker engine(io.get_executor(), std::move(endpoints), shard_config_from(options));
+            std::exception_ptr failure;
+            try {
+                auto first = co_await (engine.start() || signals.async_wait(asio::use_awaitable));
+                if (first.index() == 0) {
+                    spdlog::info("pgleased ready; stop it with SIGTERM or SIGINT");
+                    const int signal = co_await signals.async_wait(asio::use_awaitable);
+                    spdlog::info("received {}; shutting down", signal_name(signal));
+                } else {
+                    spdlog::info("received {} while starting; shutting down",
+                                 signal_name(std::get<1>(first)));
+                }
+            } catch (...) {
+                failure = std::current_exception();
+            }
+            co_await engine.stop();
+            if (cluster) {
+                co_await cluster->stop();
+            }
+            if (failure) {
+                std::rethrow_exception(failure);
+            }
         },
         [&](const std::exception_ptr& failure) {
             if (!failure) {

@@ -1,10 +1,10 @@
 #pragma once
 
-#include "config/daemon_options.hpp"
+#include "config/settings.hpp"
 
 namespace pglease {
 
 /// Runs the daemon until SIGTERM or SIGINT; returns the process exit code.
-int run_daemon(const daemon_options& options);
+int run_daemon(const settings& options);
 
 }  // namespace pglease

@@ -2,17 +2,17 @@
 #include <string>
 #include <vector>
 
-#include "config/daemon_options.hpp"
+#include "config/settings.hpp"
 #include "daemon.hpp"
 #include "logging.hpp"
 
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv, argv + argc);
-    auto parsed = pglease::parse_daemon_options(args, std::cout, std::cerr);
+    auto parsed = pglease::parse_settings(args, std::cout, std::cerr);
     if (const int* exit_code = std::get_if<int>(&parsed)) {
         return *exit_code;
     }
-    const auto& options = std::get<pglease::daemon_options>(parsed);
+    const auto& options = std::get<pglease::settings>(parsed);
     pglease::init_logging(options.log_level);
     return pglease::run_daemon(options);
 }

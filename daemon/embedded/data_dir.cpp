@@ -1,16 +1,15 @@
 #include "embedded/data_dir.hpp"
 
+#include <array>
+#include <cerrno>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <stdexcept>
 #include <sys/file.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
-
-#include <array>
-#include <cerrno>
-#include <stdexcept>
 #include <system_error>
+#include <unistd.h>
 
 namespace pglease {
 
@@ -72,7 +71,9 @@ data_dir_lock::data_dir_lock(const std::filesystem::path& lock_file) {
     }
 }
 
-data_dir_lock::data_dir_lock(data_dir_lock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+data_dir_lock::data_dir_lock(data_dir_lock&& other) noexcept : fd_(other.fd_) {
+    other.fd_ = -1;
+}
 
 data_dir_lock::~data_dir_lock() {
     if (fd_ >= 0) {

@@ -1,11 +1,10 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 
 namespace pglease {
 
@@ -38,7 +37,7 @@ data_dir_choice choose_data_dir(const std::optional<std::filesystem::path>& conf
 /// An exclusive lock on a data directory, held while this object lives, so that two daemons
 /// never run one cluster. The lock file records the holder's pid.
 class data_dir_lock {
-public:
+  public:
     /// Takes the lock or throws std::runtime_error naming the pid that holds it.
     explicit data_dir_lock(const std::filesystem::path& lock_file);
     data_dir_lock(data_dir_lock&& other) noexcept;
@@ -47,7 +46,7 @@ public:
     data_dir_lock& operator=(const data_dir_lock&) = delete;
     ~data_dir_lock();
 
-private:
+  private:
     int fd_ = -1;
 };
 

@@ -1,19 +1,19 @@
 #include "embedded/embedded_cluster.hpp"
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <signal.h>
-#include <spdlog/spdlog.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <array>
 #include <cerrno>
 #include <fstream>
+#include <signal.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/un.h>
 #include <system_error>
+#include <unistd.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
 
 #include "embedded/data_dir.hpp"
 #include "embedded/server_binaries.hpp"
@@ -127,10 +127,10 @@ struct embedded_cluster::state {
         if (fs::exists(pgdata / "PG_VERSION")) {
             const int major = std::atoi(first_line(pgdata / "PG_VERSION").c_str());
             if (major != binaries.major_version) {
-                throw std::runtime_error(
-                    pgdata.string() + " was made by PostgreSQL " + std::to_string(major) +
-                    " but the server found is " + binaries.version + " (" +
-                    binaries.bin_dir.string() + "); remove the directory or choose another --data-dir");
+                throw std::runtime_error(pgdata.string() + " was made by PostgreSQL " +
+                                         std::to_string(major) + " but the server found is " +
+                                         binaries.version + " (" + binaries.bin_dir.string() +
+                                         "); remove the directory or choose another --data-dir");
             }
             co_return;
         }
@@ -141,7 +141,8 @@ struct embedded_cluster::state {
         }
         make_dir(pgdata, fs::perms::owner_all, run_as);
         spdlog::info("initializing PostgreSQL {} cluster in {}", binaries.version, pgdata.string());
-        const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        const auto remaining =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
         std::vector<std::string> args{"--pgdata=" + pgdata.string(),
                                       std::string("--username=") + superuser,
                                       "--encoding=UTF8",
@@ -310,8 +311,9 @@ asio::awaitable<std::unique_ptr<embedded_cluster>> embedded_cluster::start(
                                      " is root; PostgreSQL needs an unprivileged account");
         }
     }
-    make_dir(s->where.path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                fs::perms::others_read | fs::perms::others_exec,
+    make_dir(s->where.path,
+             fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                 fs::perms::others_read | fs::perms::others_exec,
              std::nullopt);
     s->lock.emplace(s->where.path / "pgleased.lock");
     s->binaries = co_await find_server_binaries(options.bin_dir);
@@ -339,31 +341,46 @@ asio::awaitable<std::unique_ptr<embedded_cluster>> embedded_cluster::start(
                                      std::to_string(options.start_timeout.count()) +
                                      "s; its log says: " + log);
         }
-        const bool port_taken = log.find("could not bind") != std::string::npos ||
-                                log.find("could not create any TCP/IP sockets") != std::string::npos;
+        const bool port_taken =
+            log.find("could not bind") != std::string::npos ||
+            log.find("could not create any TCP/IP sockets") != std::string::npos;
         if (port_taken && !options.port && attempt < port_attempts) {
-            spdlog::info("port {} was taken before postgres could bind it; trying another", s->port);
+            spdlog::info("port {} was taken before postgres could bind it; trying another",
+                         s->port);
             continue;
         }
         s->remove_temp_socket_dir();
         throw std::runtime_error("postgres exited during startup; its log (" +
                                  s->log_file().string() + ") says: " + log);
     }
-    spdlog::info(
-        "embedded PostgreSQL {} ready: socket={} port={} data_dir={} ({}; {}) pid={}",
-        s->binaries.version, s->socket_dir.string(), s->port, s->where.path.string(),
-        s->where.ram_backed ? "RAM-backed" : "on disk", s->where.reason, s->server->pid());
+    spdlog::info("embedded PostgreSQL {} ready: socket={} port={} data_dir={} ({}; {}) pid={}",
+                 s->binaries.version, s->socket_dir.string(), s->port, s->where.path.string(),
+                 s->where.ram_backed ? "RAM-backed" : "on disk", s->where.reason, s->server->pid());
     co_return std::unique_ptr<embedded_cluster>(new embedded_cluster(std::move(s)));
 }
 
-asio::awaitable<void> embedded_cluster::stop() { co_await state_->shut_down(); }
+asio::awaitable<void> embedded_cluster::stop() {
+    co_await state_->shut_down();
+}
 
-const fs::path& embedded_cluster::data_dir() const noexcept { return state_->where.path; }
-fs::path embedded_cluster::pgdata() const { return state_->pgdata(); }
-const fs::path& embedded_cluster::socket_dir() const noexcept { return state_->socket_dir; }
-std::uint16_t embedded_cluster::port() const noexcept { return state_->port; }
-bool embedded_cluster::ram_backed() const noexcept { return state_->where.ram_backed; }
-const std::string& embedded_cluster::version() const noexcept { return state_->binaries.version; }
+const fs::path& embedded_cluster::data_dir() const noexcept {
+    return state_->where.path;
+}
+fs::path embedded_cluster::pgdata() const {
+    return state_->pgdata();
+}
+const fs::path& embedded_cluster::socket_dir() const noexcept {
+    return state_->socket_dir;
+}
+std::uint16_t embedded_cluster::port() const noexcept {
+    return state_->port;
+}
+bool embedded_cluster::ram_backed() const noexcept {
+    return state_->where.ram_backed;
+}
+const std::string& embedded_cluster::version() const noexcept {
+    return state_->binaries.version;
+}
 int embedded_cluster::postmaster_pid() const noexcept {
     return state_->server ? state_->server->pid() : 0;
 }

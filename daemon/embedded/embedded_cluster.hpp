@@ -1,13 +1,13 @@
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <boost/asio/awaitable.hpp>
 
 namespace pglease {
 
@@ -30,7 +30,7 @@ struct embedded_cluster_options {
 /// A running private PostgreSQL cluster: initdb'd on first use, started on a unix socket in a
 /// directory of its own and on 127.0.0.1, with settings for throwaway data (fsync=off, ...).
 class embedded_cluster {
-public:
+  public:
     /// The superuser initdb creates; it may connect only over the private unix socket.
     static constexpr const char* superuser = "postgres";
 
@@ -64,7 +64,7 @@ public:
     /// Connection string for the superuser over the unix socket to `database`.
     std::string admin_conninfo(const std::string& database = "postgres") const;
 
-private:
+  private:
     struct state;
     explicit embedded_cluster(std::unique_ptr<state> s) noexcept;
     std::unique_ptr<state> state_;

@@ -1,13 +1,12 @@
 #include "embedded/server_binaries.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
+#include <unistd.h>
 #include <vector>
 
 #include "process/child_process.hpp"
@@ -110,7 +109,8 @@ boost::asio::awaitable<server_binaries> find_server_binaries(
             searched += "/usr/lib/postgresql/*/bin, ";
         }
         if (!bin_dir) {
-            if (auto initdb = find_in_path("initdb"); initdb && holds_server_binaries(initdb->parent_path())) {
+            if (auto initdb = find_in_path("initdb");
+                initdb && holds_server_binaries(initdb->parent_path())) {
                 bin_dir = initdb->parent_path();
             }
             searched += "PATH";
@@ -128,8 +128,7 @@ boost::asio::awaitable<server_binaries> find_server_binaries(
         co_await run_command(found.postgres(), std::move(args), std::move(defaults), probe_timeout);
     auto version = parse_server_version(answer.output);
     if (answer.exit_code != 0 || !version) {
-        throw std::runtime_error(found.postgres().string() +
-                                 " --version failed: " + answer.output);
+        throw std::runtime_error(found.postgres().string() + " --version failed: " + answer.output);
     }
     found.version = version->first;
     found.major_version = version->second;

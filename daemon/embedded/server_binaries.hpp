@@ -1,10 +1,10 @@
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-
 #include <filesystem>
 #include <optional>
 #include <string>
+
+#include <boost/asio/awaitable.hpp>
 
 namespace pglease {
 

@@ -1,18 +1,18 @@
 #include "pg/connection.hpp"
 
+#include <array>
+#include <utility>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
-
-#include <array>
-#include <utility>
 
 #include "pg/pg_error.hpp"
 
@@ -117,9 +117,9 @@ struct connection::state {
         auto expire = [&] { return timer.async_wait(asio::use_awaitable); };
         if (want_read && want_write) {
             auto which = co_await (read() || write() || expire());
-            co_return which.index() == 0   ? readiness::readable
-                      : which.index() == 1 ? readiness::writable
-                                           : readiness::deadline;
+            co_return which.index() == 0 ? readiness::readable
+            : which.index() == 1         ? readiness::writable
+                                         : readiness::deadline;
         }
         if (want_read) {
             auto which = co_await (read() || expire());
@@ -206,10 +206,10 @@ asio::awaitable<connection> connection::connect(std::string conninfo,
         if (co_await s->wait(want_read, !want_read, deadline) == readiness::deadline) {
             const char* host = PQhost(s->conn.get());
             const char* port = PQport(s->conn.get());
-            throw timeout_error("PQconnectPoll", "no connection to host=" +
-                                                     std::string(host ? host : "") + " port=" +
-                                                     std::string(port ? port : "") + " within " +
-                                                     std::to_string(timeout.count()) + " ms");
+            throw timeout_error("PQconnectPoll",
+                                "no connection to host=" + std::string(host ? host : "") +
+                                    " port=" + std::string(port ? port : "") + " within " +
+                                    std::to_string(timeout.count()) + " ms");
         }
         poll = PQconnectPoll(s->conn.get());
     }
@@ -331,7 +331,9 @@ bool connection::usable() const noexcept {
     return state_ && state_->conn && PQstatus(state_->conn.get()) == CONNECTION_OK;
 }
 
-int connection::backend_pid() const noexcept { return state_ ? state_->pid : 0; }
+int connection::backend_pid() const noexcept {
+    return state_ ? state_->pid : 0;
+}
 
 void connection::close() noexcept {
     if (state_) {

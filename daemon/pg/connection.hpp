@@ -1,8 +1,5 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <concepts>
 #include <memory>
@@ -10,6 +7,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "pg/result.hpp"
 
@@ -19,11 +19,21 @@ namespace pglease::pg {
 using params = std::vector<std::optional<std::string>>;
 
 namespace detail {
-inline std::optional<std::string> to_param(std::nullopt_t) { return std::nullopt; }
-inline std::optional<std::string> to_param(const std::optional<std::string>& v) { return v; }
-inline std::optional<std::string> to_param(const std::string& v) { return v; }
-inline std::optional<std::string> to_param(std::string_view v) { return std::string(v); }
-inline std::optional<std::string> to_param(const char* v) { return std::string(v); }
+inline std::optional<std::string> to_param(std::nullopt_t) {
+    return std::nullopt;
+}
+inline std::optional<std::string> to_param(const std::optional<std::string>& v) {
+    return v;
+}
+inline std::optional<std::string> to_param(const std::string& v) {
+    return v;
+}
+inline std::optional<std::string> to_param(std::string_view v) {
+    return std::string(v);
+}
+inline std::optional<std::string> to_param(const char* v) {
+    return std::string(v);
+}
 template <std::integral I>
 std::optional<std::string> to_param(I v) {
     return std::to_string(v);
@@ -36,7 +46,7 @@ std::optional<std::string> to_param(I v) {
 /// connection_error, a timeout that could not be cancelled, or a cancelled coroutine, the
 /// connection is closed and every later call throws connection_error.
 class connection {
-public:
+  public:
     static constexpr std::chrono::milliseconds default_timeout{30'000};
 
     /// Opens a connection (libpq keyword/value string or URI) within `timeout`.
@@ -82,7 +92,7 @@ public:
     /// `text` quoted as an SQL string literal (PQescapeLiteral).
     std::string quote_literal(std::string_view text) const;
 
-private:
+  private:
     struct state;
     explicit connection(std::unique_ptr<state> s) noexcept;
 

@@ -1,5 +1,10 @@
 #include "pg/conninfo.hpp"
 
+#include <memory>
+#include <stdexcept>
+
+#include <libpq-fe.h>
+
 namespace pglease::pg {
 
 std::string conninfo_value(std::string_view value) {
@@ -29,6 +34,40 @@ std::string make_conninfo(
         out += keyword;
         out += '=';
         out += conninfo_value(value);
+    }
+    return out;
+}
+
+std::map<std::string, std::string> parse_conninfo(const std::string& conninfo) {
+    char* error = nullptr;
+    PQconninfoOption* raw = PQconninfoParse(conninfo.c_str(), &error);
+    if (raw == nullptr) {
+        std::string message = error ? error : "out of memory";
+        PQfreemem(error);
+        while (!message.empty() && message.back() == '\n') {
+            message.pop_back();
+        }
+        throw std::invalid_argument("invalid connection string: " + message);
+    }
+    std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(raw, &PQconninfoFree);
+    std::map<std::string, std::string> parsed;
+    for (const PQconninfoOption* option = raw; option->keyword != nullptr; ++option) {
+        if (option->val != nullptr && *option->val != '\0') {
+            parsed.emplace(option->keyword, option->val);
+        }
+    }
+    return parsed;
+}
+
+std::string with_database(const std::string& conninfo, const std::string& database) {
+    auto options = parse_conninfo(conninfo);
+    options["dbname"] = database;
+    std::string out;
+    for (const auto& [keyword, value] : options) {
+        if (!out.empty()) {
+            out += ' ';
+        }
+        out += keyword + "=" + conninfo_value(value);
     }
     return out;
 }

@@ -9,7 +9,7 @@ namespace pglease::pg {
 /// A failure talking to PostgreSQL: names the libpq call, the message and, when the server sent
 /// one, the SQLSTATE.
 class pg_error : public std::runtime_error {
-public:
+  public:
     pg_error(std::string call, std::string message, std::string sqlstate = {});
 
     /// The libpq function that reported the failure, e.g. "PQconnectPoll".
@@ -19,7 +19,7 @@ public:
     /// The message without the call name and SQLSTATE decoration.
     const std::string& message() const noexcept { return message_; }
 
-private:
+  private:
     std::string call_;
     std::string message_;
     std::string sqlstate_;
@@ -56,7 +56,8 @@ class object_in_use_error : public server_error {
 };
 
 /// Throws the error type that fits `sqlstate` (falling back to server_error).
-[[noreturn]] void throw_server_error(std::string call, std::string message, std::string_view sqlstate);
+[[noreturn]] void throw_server_error(std::string call, std::string message,
+                                     std::string_view sqlstate);
 
 /// True when `sqlstate` says the session or server went away (classes 08, 57P01..57P03).
 bool sqlstate_means_connection_lost(std::string_view sqlstate) noexcept;

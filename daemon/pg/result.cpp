@@ -1,13 +1,15 @@
 #include "pg/result.hpp"
 
-#include <libpq-fe.h>
-
 #include <cstdlib>
 #include <stdexcept>
 
+#include <libpq-fe.h>
+
 namespace pglease::pg {
 
-void result::clear_result::operator()(pg_result* raw) const noexcept { PQclear(raw); }
+void result::clear_result::operator()(pg_result* raw) const noexcept {
+    PQclear(raw);
+}
 
 result::result(pg_result* raw) noexcept : raw_(raw) {}
 

@@ -12,7 +12,7 @@ namespace pglease::pg {
 
 /// The rows of one statement, in text format. Owns its PGresult.
 class result {
-public:
+  public:
     result() = default;
     explicit result(pg_result* raw) noexcept;
 
@@ -35,7 +35,7 @@ public:
     /// The command tag, e.g. "CREATE DATABASE".
     std::string_view command_tag() const noexcept;
 
-private:
+  private:
     void check_position(std::size_t row, std::size_t column) const;
 
     struct clear_result {

@@ -1,6 +1,14 @@
 #include "process/child_process.hpp"
 
-#include "process/boost_process.hpp"
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <system_error>
+#include <unistd.h>
 
 #include <boost/asio/connect_pipe.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -10,16 +18,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/writable_pipe.hpp>
-#include <fcntl.h>
-#include <grp.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <unistd.h>
 
-#include <array>
-#include <cerrno>
-#include <cstring>
-#include <system_error>
+#include "process/boost_process.hpp"
 
 extern char** environ;
 
@@ -45,7 +45,9 @@ struct child_setup {
     boost::system::error_code on_exec_setup(Launcher& /*launcher*/,
                                             const bp::filesystem::path& /*program*/,
                                             const char* const*(&/*argv*/)) const {
-        const auto failed = [] { return boost::system::error_code(errno, boost::system::system_category()); };
+        const auto failed = [] {
+            return boost::system::error_code(errno, boost::system::system_category());
+        };
         if (own_process_group && ::setpgid(0, 0) != 0) {
             return failed();
         }
@@ -122,11 +124,10 @@ asio::awaitable<command_result> run_command(std::filesystem::path program,
     asio::writable_pipe child_end(executor);
     asio::connect_pipe(output, child_end);
 
-    bp::process child = launch(executor, program, args,
-                               bp::process_stdio{nullptr, child_end, child_end},
-                               bp::process_start_dir{start_dir(options)},
-                               bp::process_environment{child_environment(options)},
-                               setup_for(options, true));
+    bp::process child =
+        launch(executor, program, args, bp::process_stdio{nullptr, child_end, child_end},
+               bp::process_start_dir{start_dir(options)},
+               bp::process_environment{child_environment(options)}, setup_for(options, true));
     child_end.close();
     const int pid = child.id();
 
@@ -181,8 +182,7 @@ server_process::server_process(const asio::any_io_executor& executor,
         state_ = std::make_unique<state>(state{
             launch(executor, program, args, bp::process_stdio{nullptr, log_fd, log_fd},
                    bp::process_start_dir{start_dir(options)},
-                   bp::process_environment{child_environment(options)},
-                   setup_for(options, false)),
+                   bp::process_environment{child_environment(options)}, setup_for(options, false)),
             std::nullopt});
     } catch (...) {
         ::close(log_fd);
@@ -195,7 +195,9 @@ server_process::server_process(server_process&&) noexcept = default;
 server_process& server_process::operator=(server_process&&) noexcept = default;
 server_process::~server_process() = default;
 
-int server_process::pid() const noexcept { return state_ ? state_->process.id() : 0; }
+int server_process::pid() const noexcept {
+    return state_ ? state_->process.id() : 0;
+}
 
 bool server_process::running() {
     if (!state_ || state_->exit_code) {

@@ -1,8 +1,5 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -10,6 +7,9 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "process/os_user.hpp"
 
@@ -49,7 +49,7 @@ class command_timeout : public std::runtime_error {
 
 /// A long-running child (a database server) whose output goes to a file.
 class server_process {
-public:
+  public:
     /// Starts `program`; its stdout and stderr are appended to `log_file`.
     server_process(const boost::asio::any_io_executor& executor,
                    const std::filesystem::path& program, const std::vector<std::string>& args,
@@ -64,12 +64,13 @@ public:
     bool running();
     /// Sends `signal` to the child if it still runs.
     void send_signal(int signal) noexcept;
-    /// Waits up to `timeout` for the child to exit; its exit code, or std::nullopt if it still runs.
+    /// Waits up to `timeout` for the child to exit; its exit code, or std::nullopt if it still
+    /// runs.
     boost::asio::awaitable<std::optional<int>> wait_exit(std::chrono::milliseconds timeout);
     /// Leaves the child running when this object goes away.
     void detach() noexcept;
 
-private:
+  private:
     struct state;
     std::unique_ptr<state> state_;
 };

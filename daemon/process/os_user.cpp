@@ -1,10 +1,9 @@
 #include "process/os_user.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <cerrno>
+#include <pwd.h>
 #include <system_error>
+#include <unistd.h>
 #include <vector>
 
 namespace pglease {
@@ -34,7 +33,9 @@ os_user current_os_user() {
     return os_user{found->pw_name, found->pw_uid, found->pw_gid};
 }
 
-bool running_as_root() noexcept { return geteuid() == 0; }
+bool running_as_root() noexcept {
+    return geteuid() == 0;
+}
 
 void give_to_user(const std::filesystem::path& path, const std::optional<os_user>& user) {
     if (!user || !running_as_root()) {

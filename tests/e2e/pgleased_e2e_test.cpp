@@ -1,18 +1,18 @@
 // Drives the built pgleased binary as a user would: start it, talk to what it started, signal it.
-#include <gtest/gtest.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <grp.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <grp.h>
 #include <iterator>
 #include <optional>
 #include <regex>
+#include <signal.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include "pg/connection.hpp"
 #include "pg/conninfo.hpp"
@@ -35,8 +35,8 @@ std::string slurp(const fs::path& file) {
 }
 
 fs::path temp_dir(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() /
-                         ("pglease-e2e-" + std::to_string(::getpid()) + "-" + name);
+    const fs::path dir =
+        fs::temp_directory_path() / ("pglease-e2e-" + std::to_string(::getpid()) + "-" + name);
     fs::remove_all(dir);
     fs::create_directories(dir);
     // The daemon may run as another user (and as root, its cluster does): let them in.
@@ -46,11 +46,12 @@ fs::path temp_dir(const std::string& name) {
 
 // A pgleased process with its stdout and stderr in a file.
 class daemon_process {
-public:
+  public:
     daemon_process(std::vector<std::string> args, const fs::path& log,
-                   const std::optional<os_user>& as_user = std::nullopt)
+                   const std::optional<os_user>& as_user = std::nullopt,
+                   const fs::path& program = PGLEASED_PATH)
         : log_(log) {
-        std::vector<std::string> argv{PGLEASED_PATH};
+        std::vector<std::string> argv{program.string()};
         argv.insert(argv.end(), args.begin(), args.end());
         std::vector<char*> raw;
         for (auto& arg : argv) {
@@ -130,7 +131,7 @@ public:
         return std::nullopt;
     }
 
-private:
+  private:
     fs::path log_;
     pid_t pid_ = 0;
     std::optional<int> exit_status_;
@@ -152,8 +153,10 @@ std::optional<cluster_location> location_in(const std::string& log) {
 }
 
 std::string query(const cluster_location& where, const std::string& sql) {
-    const auto conninfo = pg::make_conninfo(
-        {{"host", where.socket}, {"port", where.port}, {"user", "postgres"}, {"dbname", "postgres"}});
+    const auto conninfo = pg::make_conninfo({{"host", where.socket},
+                                             {"port", where.port},
+                                             {"user", "postgres"},
+                                             {"dbname", "postgres"}});
     return test::run_async([&]() -> boost::asio::awaitable<std::string> {
         auto c = co_await pg::connection::connect(conninfo, 10s);
         auto rows = co_await c.exec(sql);
@@ -165,7 +168,12 @@ std::string query(const cluster_location& where, const std::string& sql) {
 // checks that it exits 0 and leaves no postgres process on its data directory.
 void run_until_sigterm(const std::vector<std::string>& args, const std::optional<os_user>& as_user,
                        const fs::path& log_file) {
-    daemon_process daemon(args, log_file, as_user);
+    // Another user may not be able to reach the build tree (a checkout under /root): run a copy.
+    const fs::path program = log_file.parent_path() / "pgleased";
+    fs::copy_file(PGLEASED_PATH, program, fs::copy_options::overwrite_existing);
+    fs::permissions(program, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                 fs::perms::others_read | fs::perms::others_exec);
+    daemon_process daemon(args, log_file, as_user, program);
     ASSERT_TRUE(daemon.wait_for_log("pgleased ready")) << daemon.log();
     const auto where = location_in(daemon.log());
     ASSERT_TRUE(where) << daemon.log();
@@ -178,8 +186,8 @@ void run_until_sigterm(const std::vector<std::string>& args, const std::optional
     const auto code = daemon.wait_exit();
     ASSERT_TRUE(code) << "pgleased did not exit after SIGTERM\n" << daemon.log();
     EXPECT_EQ(*code, 0) << daemon.log();
-    EXPECT_TRUE(test::processes_mentioning(pgdata).empty())
-        << "postgres outlived pgleased\n" << daemon.log();
+    EXPECT_TRUE(test::processes_mentioning(pgdata).empty()) << "postgres outlived pgleased\n"
+                                                            << daemon.log();
     EXPECT_NE(daemon.log().find("stopped"), std::string::npos) << daemon.log();
 }
 
@@ -275,8 +283,9 @@ TEST(pgleased, a_killed_daemon_takes_its_cluster_down_and_a_restart_reuses_the_d
     ASSERT_TRUE(again.wait_for_log("pgleased ready")) << again.log();
     const auto where = location_in(again.log());
     ASSERT_TRUE(where);
-    EXPECT_EQ(query(*where, "SELECT count(*) FROM pg_database WHERE datname = 'made_before_the_kill'"),
-              "1");
+    EXPECT_EQ(
+        query(*where, "SELECT count(*) FROM pg_database WHERE datname = 'made_before_the_kill'"),
+        "1");
     ::kill(again.pid(), SIGTERM);
     EXPECT_EQ(again.wait_exit(), 0);
     fs::remove_all(dir);

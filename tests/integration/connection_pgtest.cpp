@@ -1,10 +1,10 @@
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <gtest/gtest.h>
 
 #include "embedded/tcp_port.hpp"
 #include "pg/connection.hpp"
@@ -164,7 +164,8 @@ TEST(connection, a_wrong_password_says_so_and_the_right_one_connects) {
                       std::string::npos)
                 << e.what();
         }
-        auto ok = co_await connection::connect(tcp_conninfo("pglease_pw_test", "right-password"), 10s);
+        auto ok =
+            co_await connection::connect(tcp_conninfo("pglease_pw_test", "right-password"), 10s);
         EXPECT_EQ((co_await ok.exec("SELECT current_user")).value(0, 0), "pglease_pw_test");
     });
 }
@@ -266,7 +267,8 @@ TEST(connection, a_cancelled_coroutine_closes_its_connection) {
         using namespace asio::experimental::awaitable_operators;
         asio::steady_timer timer(co_await asio::this_coro::executor, 200ms);
         // The timer wins the race; the statement's coroutine is cancelled mid-flight.
-        auto winner = co_await (c.exec("SELECT pg_sleep(30)") || timer.async_wait(asio::use_awaitable));
+        auto winner =
+            co_await (c.exec("SELECT pg_sleep(30)") || timer.async_wait(asio::use_awaitable));
         EXPECT_EQ(winner.index(), 1u);
         EXPECT_FALSE(c.usable());
     });

@@ -1,8 +1,8 @@
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include "embedded/embedded_cluster.hpp"
 #include "embedded/tcp_port.hpp"
@@ -67,7 +67,8 @@ TEST(embedded_cluster, runs_with_settings_for_throwaway_data) {
     EXPECT_EQ(query_one(admin, "SHOW data_directory"), cluster.pgdata().string());
     EXPECT_TRUE(fs::exists(cluster.socket_dir() / (".s.PGSQL." + std::to_string(cluster.port()))));
     if (running_as_root()) {
-        EXPECT_EQ(test::process_uid(cluster.postmaster_pid()), static_cast<int>(find_os_user("postgres")->uid))
+        EXPECT_EQ(test::process_uid(cluster.postmaster_pid()),
+                  static_cast<int>(find_os_user("postgres")->uid))
             << "as root, the cluster must run as the unprivileged postgres account";
     }
 }
@@ -172,7 +173,8 @@ TEST(embedded_cluster, a_missing_unprivileged_account_is_a_clear_error_as_root) 
         run_async(io, [&] { return embedded_cluster::start(options); });
         ADD_FAILURE() << "started as root without an unprivileged account";
     } catch (const std::runtime_error& e) {
-        EXPECT_NE(std::string(e.what()).find("refuses to run as root"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("refuses to run as root"), std::string::npos)
+            << e.what();
         EXPECT_NE(std::string(e.what()).find("--run-as"), std::string::npos) << e.what();
     }
 }

@@ -1,13 +1,13 @@
 #include "support/pg_test_cluster.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "pg/connection.hpp"
 #include "support/run_async.hpp"

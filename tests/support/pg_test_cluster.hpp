@@ -1,9 +1,9 @@
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <memory>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "embedded/embedded_cluster.hpp"
 
@@ -12,7 +12,7 @@ namespace pglease::test {
 /// The real PostgreSQL every *_pgtest binary shares: one embedded cluster per test binary run,
 /// in a temporary directory on RAM-backed storage, removed at the end.
 class pg_test_cluster : public ::testing::Environment {
-public:
+  public:
     void SetUp() override;
     void TearDown() override;
 
@@ -24,7 +24,7 @@ public:
     /// A directory for the current binary's scratch files (inside the cluster's temp dir).
     static std::string scratch_dir();
 
-private:
+  private:
     struct state;
     static std::unique_ptr<state>& instance();
 };

@@ -1,12 +1,13 @@
 #pragma once
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include <chrono>
 #include <future>
+#include <optional>
 #include <stdexcept>
+#include <type_traits>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 namespace pglease::test {
 
@@ -16,13 +17,44 @@ namespace pglease::test {
 template <typename Make>
 auto run_async(boost::asio::io_context& io, Make&& make,
                std::chrono::seconds limit = std::chrono::seconds(120)) {
-    io.restart();
-    auto future = boost::asio::co_spawn(io, make(), boost::asio::use_future);
-    io.run_for(limit);
-    if (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-        throw std::runtime_error("coroutine did not finish within the test's time limit");
+    using value_type = typename decltype(make())::value_type;
+    // Background work on `io` (a broker's timers) never runs out, so stop when this one ends.
+    std::exception_ptr failure;
+    bool done = false;
+    if constexpr (std::is_void_v<value_type>) {
+        io.restart();
+        boost::asio::co_spawn(io, make(), [&](const std::exception_ptr& e) {
+            failure = e;
+            done = true;
+            io.stop();
+        });
+        io.run_for(limit);
+        if (!done) {
+            throw std::runtime_error("coroutine did not finish within the test's time limit");
+        }
+        if (failure) {
+            std::rethrow_exception(failure);
+        }
+    } else {
+        std::optional<value_type> result;
+        io.restart();
+        boost::asio::co_spawn(io, make(), [&](const std::exception_ptr& e, value_type value) {
+            failure = e;
+            if (!e) {
+                result.emplace(std::move(value));
+            }
+            done = true;
+            io.stop();
+        });
+        io.run_for(limit);
+        if (!done) {
+            throw std::runtime_error("coroutine did not finish within the test's time limit");
+        }
+        if (failure) {
+            std::rethrow_exception(failure);
+        }
+        return std::move(*result);
     }
-    return future.get();
 }
 
 /// As above, on a fresh io_context of its own.
@@ -34,14 +66,14 @@ auto run_async(Make&& make, std::chrono::seconds limit = std::chrono::seconds(12
 
 }  // namespace pglease::test
 
+#include <exception>
+#include <functional>
+#include <vector>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <exception>
-#include <functional>
-#include <vector>
 
 namespace pglease::test {
 
@@ -65,7 +97,8 @@ inline boost::asio::awaitable<void> when_all(
     }
     if (remaining > 0) {
         boost::system::error_code ignored;
-        co_await all_done.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
+        co_await all_done.async_wait(
+            boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
     }
     if (first_failure) {
         std::rethrow_exception(first_failure);

@@ -1,14 +1,14 @@
-#include <gtest/gtest.h>
+#include "process/child_process.hpp"
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <thread>
-
 #include <signal.h>
+#include <thread>
 #include <unistd.h>
 
-#include "process/child_process.hpp"
+#include <gtest/gtest.h>
+
 #include "support/run_async.hpp"
 
 namespace pglease {
@@ -39,7 +39,8 @@ TEST(child_process, environment_and_working_directory_are_applied) {
     options.working_dir = std::filesystem::temp_directory_path();
     options.environment = {{"PGLEASE_TEST_VALUE", "hello world"}, {"HOME", "/nowhere"}};
     auto result = run_async([&] {
-        return run_command("/bin/sh", {"-c", "printf '%s|%s|%s' \"$PGLEASE_TEST_VALUE\" \"$HOME\" \"$(pwd)\""},
+        return run_command("/bin/sh",
+                           {"-c", "printf '%s|%s|%s' \"$PGLEASE_TEST_VALUE\" \"$HOME\" \"$(pwd)\""},
                            options, 10s);
     });
     EXPECT_EQ(result.exit_code, 0);
@@ -47,13 +48,14 @@ TEST(child_process, environment_and_working_directory_are_applied) {
 }
 
 TEST(child_process, a_command_past_its_time_is_killed_with_its_children) {
-    const auto pid_file = std::filesystem::temp_directory_path() /
-                          ("pglease-child-" + std::to_string(::getpid()));
+    const auto pid_file =
+        std::filesystem::temp_directory_path() / ("pglease-child-" + std::to_string(::getpid()));
     const auto started = std::chrono::steady_clock::now();
     EXPECT_THROW(run_async([&] {
                      return run_command(
-                         "/bin/sh", {"-c", "sleep 30 & echo $! > " + pid_file.string() + "; sleep 30"},
-                         {}, 500ms);
+                         "/bin/sh",
+                         {"-c", "sleep 30 & echo $! > " + pid_file.string() + "; sleep 30"}, {},
+                         500ms);
                  }),
                  command_timeout);
     EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
@@ -76,7 +78,8 @@ TEST(child_process, a_missing_program_fails_to_start) {
 
 TEST(child_process, long_output_keeps_its_tail) {
     auto result = run_async([] {
-        return run_command("/bin/sh", {"-c", "yes line | head -c 300000; echo; echo the-end"}, {}, 10s);
+        return run_command("/bin/sh", {"-c", "yes line | head -c 300000; echo; echo the-end"}, {},
+                           10s);
     });
     EXPECT_EQ(result.exit_code, 0);
     EXPECT_LE(result.output.size(), 64u * 1024);

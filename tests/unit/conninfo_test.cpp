@@ -1,6 +1,7 @@
+#include "pg/conninfo.hpp"
+
 #include <gtest/gtest.h>
 
-#include "pg/conninfo.hpp"
 #include "pg/identifier.hpp"
 
 namespace pglease::pg {

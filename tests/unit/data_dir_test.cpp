@@ -1,9 +1,9 @@
-#include <gtest/gtest.h>
-#include <unistd.h>
+#include "embedded/data_dir.hpp"
 
 #include <filesystem>
+#include <unistd.h>
 
-#include "embedded/data_dir.hpp"
+#include <gtest/gtest.h>
 
 namespace pglease {
 namespace {
@@ -12,7 +12,8 @@ namespace fs = std::filesystem;
 
 TEST(data_dir, configured_directory_wins_and_is_on_disk) {
     const storage_probe roomy_ram{true, true, 8ull << 30};
-    const auto choice = choose_data_dir(fs::path("/srv/pg"), "/dev/shm", roomy_ram, 1000, ".pglease");
+    const auto choice =
+        choose_data_dir(fs::path("/srv/pg"), "/dev/shm", roomy_ram, 1000, ".pglease");
     EXPECT_EQ(choice.path, "/srv/pg");
     EXPECT_FALSE(choice.ram_backed);
 }
@@ -28,9 +29,9 @@ TEST(data_dir, small_or_missing_or_disk_shm_falls_back_to_disk) {
     const storage_probe small_ram{true, true, 64ull << 20};
     const storage_probe missing{};
     const storage_probe disk{true, false, 8ull << 30};
-    for (const auto& [probe, why] : {std::pair{small_ram, "less than 512 MiB"},
-                                     std::pair{missing, "does not exist"},
-                                     std::pair{disk, "not RAM-backed"}}) {
+    for (const auto& [probe, why] :
+         {std::pair{small_ram, "less than 512 MiB"}, std::pair{missing, "does not exist"},
+          std::pair{disk, "not RAM-backed"}}) {
         const auto choice = choose_data_dir(std::nullopt, "/dev/shm", probe, 0, ".pglease");
         EXPECT_EQ(choice.path, ".pglease");
         EXPECT_FALSE(choice.ram_backed);
@@ -46,7 +47,8 @@ TEST(data_dir, probe_of_a_missing_path_says_so) {
 }
 
 TEST(data_dir, second_lock_fails_naming_the_holder_until_the_first_is_gone) {
-    const fs::path dir = fs::temp_directory_path() / ("pglease-lock-test-" + std::to_string(::getpid()));
+    const fs::path dir =
+        fs::temp_directory_path() / ("pglease-lock-test-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const fs::path file = dir / "pgleased.lock";
     {

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "pg/pg_error.hpp"
+
+#include <gtest/gtest.h>
 
 namespace pglease::pg {
 namespace {

@@ -1,10 +1,10 @@
-#include <gtest/gtest.h>
-#include <unistd.h>
+#include "embedded/server_binaries.hpp"
 
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
-#include "embedded/server_binaries.hpp"
+#include <gtest/gtest.h>
 
 namespace pglease {
 namespace {
@@ -18,7 +18,8 @@ void make_program(const fs::path& file) {
 }
 
 TEST(server_binaries, newest_version_with_both_programs_wins) {
-    const fs::path root = fs::temp_directory_path() / ("pglease-bin-test-" + std::to_string(::getpid()));
+    const fs::path root =
+        fs::temp_directory_path() / ("pglease-bin-test-" + std::to_string(::getpid()));
     for (const char* version : {"9.6", "13", "15"}) {
         make_program(root / version / "bin" / "postgres");
         make_program(root / version / "bin" / "initdb");
@@ -34,7 +35,8 @@ TEST(server_binaries, newest_version_with_both_programs_wins) {
 }
 
 TEST(server_binaries, version_is_parsed_from_postgres_output) {
-    const auto version = parse_server_version("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n");
+    const auto version =
+        parse_server_version("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n");
     ASSERT_TRUE(version);
     EXPECT_EQ(version->first, "15.18");
     EXPECT_EQ(version->second, 15);

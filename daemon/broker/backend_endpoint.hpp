@@ -1,0 +1,37 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace pglease {
+
+class embedded_cluster;
+struct backend_settings;
+
+/// How the broker reaches one backend, and the credentials it hands to workers there.
+struct backend_endpoint {
+    std::string name;
+    /// An admin role with CREATEDB (and CREATEROLE) on the maintenance database.
+    std::string admin_conninfo;
+    /// What workers connect to.
+    std::string worker_host;
+    std::uint16_t worker_port = 5432;
+    std::string lease_role;
+    std::string lease_password;
+    int max_parallel_clones = 2;
+    int max_databases = 200;
+    /// The embedded cluster's PGDATA: its orphaned files may be removed by reconciliation.
+    std::optional<std::filesystem::path> pgdata;
+};
+
+/// The endpoint of the embedded cluster. The lease role's password is kept in the cluster's
+/// directory (made on first use) so that leases survive a restart.
+backend_endpoint embedded_endpoint(const embedded_cluster& cluster, int max_parallel_clones,
+                                   int max_databases);
+
+/// The endpoint of a configured backend; workers connect to the host and port of its URL.
+backend_endpoint configured_endpoint(const backend_settings& backend);
+
+}  // namespace pglease

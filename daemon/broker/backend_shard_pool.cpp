@@ -1,0 +1,282 @@
+// Pool operations: the refill rule, clones and drops within the backend's limits.
+#include <algorithm>
+
+#include <boost/asio/co_spawn.hpp>
+#include <spdlog/spdlog.h>
+
+#include "broker/backend_shard.hpp"
+#include "pg/pg_error.hpp"
+#include "pool/database_names.hpp"
+
+namespace pglease {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+// After a failed clone or drop, the backend gets a rest: 1 s, 2 s ... up to 30 s.
+std::chrono::seconds operation_backoff(int failures) {
+    return std::chrono::seconds(std::min(1 << std::clamp(failures - 1, 0, 5), 30));
+}
+
+}  // namespace
+
+bool backend_shard::wants_clone(const template_entry& entry, bool for_waiters_only) const {
+    const template_pool* pool = entry.current.get();
+    if (pool == nullptr || !entry.settings) {
+        return false;
+    }
+    const std::size_t idle = pool->count(clone_state::idle);
+    const std::size_t creating = pool->count(clone_state::creating);
+    const std::size_t waiters = entry.waiters.size();
+    const auto max_total = static_cast<std::size_t>(entry.settings->pool.max_total);
+    if (pool->total() >= max_total) {
+        return false;
+    }
+    if (for_waiters_only) {
+        return idle + creating < waiters;
+    }
+    return idle + creating < static_cast<std::size_t>(entry.settings->pool.min_idle) + waiters;
+}
+
+std::size_t backend_shard::managed_databases() const noexcept {
+    std::size_t total = template_drop_queue_.size();
+    for (const auto& [name, entry] : templates_) {
+        if (entry.current) {
+            total += entry.current->size() + 1;
+        }
+        for (const auto& pool : entry.draining) {
+            total += pool->size() + (pool->template_database().empty() ? 0 : 1);
+        }
+        total += entry.building ? 1 : 0;
+    }
+    return total;
+}
+
+bool backend_shard::has_room() const noexcept {
+    return managed_databases() < static_cast<std::size_t>(endpoint_.max_databases);
+}
+
+void backend_shard::schedule() {
+    if (!up_ || stopping_) {
+        return;
+    }
+    const bool paused = steady::now() < clones_paused_until_;
+    const auto launch = [this](asio::awaitable<void> operation) {
+        ++operations_in_flight_;
+        ++background_tasks_;
+        asio::co_spawn(executor_, std::move(operation),
+                       [this, generation = generation_](const std::exception_ptr& failure) {
+                           --background_tasks_;
+                           if (generation == generation_) {
+                               --operations_in_flight_;
+                           }
+                           if (failure) {
+                               try {
+                                   std::rethrow_exception(failure);
+                               } catch (const std::exception& e) {
+                                   spdlog::error("backend={} operation failed: {}", endpoint_.name,
+                                                 e.what());
+                               }
+                           }
+                           schedule();
+                       });
+    };
+    const auto pick = [this](bool for_waiters_only) -> template_pool* {
+        for (auto& [name, entry] : templates_) {
+            if (wants_clone(entry, for_waiters_only)) {
+                return entry.current.get();
+            }
+        }
+        return nullptr;
+    };
+    // After a burst, idle clones beyond the warm target only hold disk: let them go.
+    for (auto& [name, entry] : templates_) {
+        if (!entry.current || !entry.settings || !entry.waiters.empty()) {
+            continue;
+        }
+        const auto min_idle = static_cast<std::size_t>(entry.settings->pool.min_idle);
+        while (entry.current->count(clone_state::idle) > min_idle) {
+            queue_drop(*entry.current, *entry.current->in_state(clone_state::idle).back());
+        }
+    }
+    while (operations_in_flight_ < endpoint_.max_parallel_clones && !paused) {
+        // Clones that serve waiting workers go first; drops only free disk (and room under the
+        // cap, so they go next); then the pools are warmed to min_idle.
+        if (template_pool* pool = pick(true); pool != nullptr && has_room()) {
+            launch(create_clone(*pool));
+        } else if (!template_drop_queue_.empty()) {
+            std::string name = std::move(template_drop_queue_.front());
+            template_drop_queue_.erase(template_drop_queue_.begin());
+            launch(drop_template_database(std::move(name)));
+        } else if (!drop_queue_.empty()) {
+            auto [drop_pool, name] = std::move(drop_queue_.front());
+            drop_queue_.pop_front();
+            launch(drop_clone(*drop_pool, std::move(name)));
+        } else if (template_pool* warm = pick(false); warm != nullptr && has_room()) {
+            launch(create_clone(*warm));
+        } else {
+            break;
+        }
+    }
+    if (paused && !resume_scheduled_) {
+        resume_scheduled_ = true;
+        ++background_tasks_;
+        asio::co_spawn(
+            executor_,
+            [this]() -> asio::awaitable<void> {
+                co_await sleep_for(clones_paused_until_ - steady::now());
+            },
+            [this](const std::exception_ptr&) {
+                --background_tasks_;
+                resume_scheduled_ = false;
+                schedule();
+            });
+    }
+}
+
+asio::awaitable<void> backend_shard::create_clone(template_pool& pool) {
+    const auto generation = generation_;
+    const std::string name = clone_database_name(config_.prefix, pool.template_name(),
+                                                 pool.fingerprint(), pool.next_sequence());
+    clone& c = pool.add(name, clone_state::creating);
+    const auto* entry = &templates_.at(pool.template_name());
+    const std::string strategy = entry->settings ? entry->settings->pool.strategy : "FILE_COPY";
+    const auto started = steady::now();
+    std::string failure;
+    try {
+        auto conn = co_await operations_->acquire();
+        co_await conn->exec("CREATE DATABASE " + conn->quote_identifier(name) + " OWNER " +
+                            conn->quote_identifier(endpoint_.lease_role) + " TEMPLATE " +
+                            conn->quote_identifier(pool.template_database()) + " STRATEGY " +
+                            strategy);
+        co_await conn->exec("COMMENT ON DATABASE " + conn->quote_identifier(name) + " IS " +
+                            conn->quote_literal(encode_catalog_comment(clone_comment(pool, c))));
+    } catch (const pg::pg_error& e) {
+        failure = e.what();
+    }
+    if (generation != generation_) {
+        co_return;
+    }
+    if (!failure.empty()) {
+        ++clone_failures_;
+        clones_paused_until_ = steady::now() + operation_backoff(clone_failures_);
+        spdlog::warn("template={} db={} clone failed (pausing {}s): {}", pool.template_name(), name,
+                     operation_backoff(clone_failures_).count(), failure);
+        // It may exist without its comment: drop whatever is there.
+        queue_drop(pool, c);
+        co_return;
+    }
+    clone_failures_ = 0;
+    spdlog::debug(
+        "template={} db={} created in {} ms", pool.template_name(), name,
+        std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started).count());
+    if (pool.current_phase() == template_pool::phase::draining) {
+        queue_drop(pool, c);
+        co_return;
+    }
+    became_idle(pool, c);
+}
+
+asio::awaitable<void> backend_shard::drop_clone(template_pool& pool, std::string name) {
+    const auto generation = generation_;
+    std::string failure;
+    try {
+        auto conn = co_await operations_->acquire();
+        co_await conn->exec("DROP DATABASE IF EXISTS " + conn->quote_identifier(name) +
+                            " WITH (FORCE)");
+    } catch (const pg::pg_error& e) {
+        failure = e.what();
+    }
+    if (generation != generation_) {
+        co_return;
+    }
+    clone* c = pool.find(name);
+    if (!failure.empty()) {
+        ++clone_failures_;
+        clones_paused_until_ = steady::now() + operation_backoff(clone_failures_);
+        spdlog::warn("template={} db={} drop failed (retrying in {}s): {}", pool.template_name(),
+                     name, operation_backoff(clone_failures_).count(), failure);
+        drop_queue_.emplace_back(&pool, name);
+        co_return;
+    }
+    spdlog::debug("template={} db={} dropped", pool.template_name(), name);
+    if (c != nullptr) {
+        pool.remove(*c);
+    }
+    retire_empty_pools();
+}
+
+asio::awaitable<void> backend_shard::drop_template_database(std::string name) {
+    const auto generation = generation_;
+    std::string failure;
+    try {
+        auto conn = co_await operations_->acquire();
+        const std::string quoted = conn->quote_identifier(name);
+        // A template cannot be dropped while marked one; an invalid database (an interrupted
+        // drop) cannot be altered at all (the server ends the session), only dropped.
+        auto kind = co_await conn->query(
+            "SELECT datistemplate AND datconnlimit <> -2 FROM pg_database WHERE datname = $1",
+            name);
+        if (kind.rows() == 1 && kind.value(0, 0) == "t") {
+            co_await conn->exec("ALTER DATABASE " + quoted + " IS_TEMPLATE false");
+        }
+        co_await conn->exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)");
+    } catch (const pg::pg_error& e) {
+        failure = e.what();
+    }
+    if (generation != generation_) {
+        co_return;
+    }
+    if (!failure.empty()) {
+        ++clone_failures_;
+        clones_paused_until_ = steady::now() + operation_backoff(clone_failures_);
+        spdlog::warn("backend={} db={} drop failed (retrying in {}s): {}", endpoint_.name, name,
+                     operation_backoff(clone_failures_).count(), failure);
+        template_drop_queue_.push_back(name);
+        co_return;
+    }
+    spdlog::info("backend={} db={} dropped", endpoint_.name, name);
+}
+
+void backend_shard::queue_drop(template_pool& pool, clone& c) {
+    pool.move(c, clone_state::dropping);
+    drop_queue_.emplace_back(&pool, c.name);
+}
+
+void backend_shard::became_idle(template_pool& pool, clone& c) {
+    pool.move(c, clone_state::idle);
+    auto& entry = templates_.at(pool.template_name());
+    if (entry.current.get() != &pool || entry.waiters.empty()) {
+        return;
+    }
+    // The longest waiting worker gets it; it writes the lease once it runs again.
+    waiter* next = entry.waiters.front();
+    entry.waiters.pop_front();
+    pool.move(c, clone_state::leased);
+    next->pool = &pool;
+    next->granted = &c;
+    next->wakeup.cancel();
+}
+
+void backend_shard::retire_empty_pools() {
+    for (auto& [name, entry] : templates_) {
+        auto& draining = entry.draining;
+        for (auto it = draining.begin(); it != draining.end();) {
+            if ((*it)->size() > 0) {
+                ++it;
+                continue;
+            }
+            if (!(*it)->template_database().empty()) {
+                spdlog::info("template={} version {} drained", name,
+                             short_fingerprint((*it)->fingerprint()));
+                template_drop_queue_.push_back((*it)->template_database());
+            }
+            it = draining.erase(it);
+        }
+    }
+}
+
+}  // namespace pglease

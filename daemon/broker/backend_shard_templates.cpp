@@ -1,0 +1,266 @@
+// Template versions: noticing source changes, building a version, promoting it, draining the old.
+#include <algorithm>
+
+#include <boost/asio/co_spawn.hpp>
+#include <spdlog/spdlog.h>
+
+#include "broker/backend_shard.hpp"
+#include "hashing/sha256.hpp"
+#include "pg/conninfo.hpp"
+#include "pg/pg_error.hpp"
+#include "pool/database_names.hpp"
+#include "templates/fingerprint.hpp"
+#include "templates/template_builder.hpp"
+
+namespace pglease {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+// 1 s, 2 s, 4 s ... up to a minute between attempts at a failing build.
+std::chrono::seconds build_backoff(int failures) {
+    return std::chrono::seconds(std::min(1 << std::clamp(failures - 1, 0, 6), 60));
+}
+
+// Database sources are read over the network; look at them less often than at files.
+constexpr auto database_source_interval = 30s;
+
+}  // namespace
+
+asio::awaitable<std::optional<std::string>> backend_shard::source_fingerprint(
+    template_entry& entry) {
+    const template_settings& source = *entry.settings;
+    if (source.fingerprint) {
+        co_return sha256_hex("given\n" + *source.fingerprint);
+    }
+    switch (source.kind) {
+        case source_kind::migrations: {
+            const std::string stamp = change_stamp({source.migrations});
+            if (stamp == entry.source_stamp && !entry.wanted_fingerprint.empty()) {
+                co_return entry.wanted_fingerprint;
+            }
+            entry.source_stamp = stamp;
+            co_return migrations_fingerprint(source.migrations);
+        }
+        case source_kind::command: {
+            const std::string stamp = change_stamp(source.watch);
+            if (stamp == entry.source_stamp && !entry.wanted_fingerprint.empty()) {
+                co_return entry.wanted_fingerprint;
+            }
+            entry.source_stamp = stamp;
+            co_return command_fingerprint(source.command, source.watch);
+        }
+        case source_kind::database: {
+            const auto now_ticks = std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(steady::now().time_since_epoch())
+                    .count() /
+                database_source_interval.count());
+            if (now_ticks == entry.source_stamp && !entry.wanted_fingerprint.empty()) {
+                co_return entry.wanted_fingerprint;
+            }
+            entry.source_stamp = now_ticks;
+            auto conn = co_await pg::connection::connect(
+                pg::with_database(endpoint_.admin_conninfo, source.database), 10s);
+            auto schema = co_await schema_fingerprint(conn);
+            co_return sha256_hex("database\n" + source.database + "\n" + schema);
+        }
+    }
+    co_return std::nullopt;
+}
+
+asio::awaitable<void> backend_shard::watch_sources() {
+    for (auto& [name, entry] : templates_) {
+        if (!entry.settings || entry.building || stopping_ || !up_) {
+            continue;
+        }
+        std::optional<std::string> fingerprint;
+        std::string problem;
+        try {
+            fingerprint = co_await source_fingerprint(entry);
+        } catch (const std::exception& e) {
+            problem = e.what();
+        }
+        if (!fingerprint) {
+            if (entry.error != problem) {
+                spdlog::warn("template={} source unusable: {}", name, problem);
+            }
+            entry.error = problem;
+            if (!entry.current) {
+                entry.state = "failed";
+            }
+            continue;
+        }
+        const bool serving = entry.current && entry.current->fingerprint() == *fingerprint;
+        if (serving) {
+            entry.wanted_fingerprint = *fingerprint;
+            continue;
+        }
+        const bool same_failure = *fingerprint == entry.wanted_fingerprint && entry.failures > 0;
+        if (same_failure && steady::now() < entry.retry_at) {
+            continue;
+        }
+        if (*fingerprint != entry.wanted_fingerprint) {
+            entry.failures = 0;
+        }
+        entry.wanted_fingerprint = *fingerprint;
+        entry.building = true;
+        ++background_tasks_;
+        asio::co_spawn(executor_, build_version(entry, *fingerprint),
+                       [this, name = name](const std::exception_ptr& failure) {
+                           --background_tasks_;
+                           if (failure) {
+                               try {
+                                   std::rethrow_exception(failure);
+                               } catch (const std::exception& e) {
+                                   spdlog::error("template={} build task failed: {}", name,
+                                                 e.what());
+                               }
+                           }
+                       });
+    }
+}
+
+asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::string fingerprint) {
+    const auto generation = generation_;
+    const template_settings& source = *entry.settings;
+    const std::string database = template_database_name(config_.prefix, entry.name, fingerprint);
+    const auto started = steady::now();
+    if (!entry.current) {
+        entry.state = "building";
+    }
+    spdlog::info("template={} building version {} into {}", entry.name,
+                 short_fingerprint(fingerprint), database);
+    std::string failure;
+    try {
+        {
+            auto conn = co_await operations_->acquire();
+            const std::string name = conn->quote_identifier(database);
+            const std::string owner = conn->quote_identifier(
+                source.lease_role.empty() ? endpoint_.lease_role : source.lease_role);
+            // A leftover of an earlier attempt (a template cannot be dropped while marked one).
+            auto leftover = co_await conn->query(
+                "SELECT datistemplate AND datconnlimit <> -2 FROM pg_database WHERE datname = $1",
+                database);
+            if (leftover.rows() == 1 && leftover.value(0, 0) == "t") {
+                co_await conn->exec("ALTER DATABASE " + name + " IS_TEMPLATE false");
+            }
+            co_await conn->exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+            const std::string from = source.kind == source_kind::database
+                                         ? conn->quote_identifier(source.database)
+                                         : std::string("template0");
+            for (int attempt = 1;; ++attempt) {
+                try {
+                    co_await conn->exec("CREATE DATABASE " + name + " OWNER " + owner +
+                                        " TEMPLATE " + from);
+                    break;
+                } catch (const pg::object_in_use_error&) {
+                    // Someone is connected to the source database; it may be us, a moment ago.
+                    if (attempt == 50) {
+                        throw;
+                    }
+                }
+                co_await sleep_for(200ms);
+            }
+            catalog_comment comment;
+            comment.what = catalog_comment::kind::template_database;
+            comment.template_name = entry.name;
+            comment.fingerprint = fingerprint;
+            comment.phase = catalog_comment::template_phase::building;
+            co_await conn->exec("COMMENT ON DATABASE " + name + " IS " +
+                                conn->quote_literal(encode_catalog_comment(comment)));
+        }
+        build_target target;
+        target.admin_conninfo = pg::with_database(endpoint_.admin_conninfo, database);
+        target.database = database;
+        target.lease_role = source.lease_role.empty() ? endpoint_.lease_role : source.lease_role;
+        target.lease_password =
+            source.lease_role.empty() ? endpoint_.lease_password : source.lease_password;
+        target.host = endpoint_.worker_host;
+        target.port = endpoint_.worker_port;
+        target.working_dir = config_.working_dir;
+        if (source.kind == source_kind::migrations) {
+            co_await apply_migrations(source, target);
+        } else if (source.kind == source_kind::command) {
+            co_await run_migration_command(source, target);
+        }
+        {
+            auto conn = co_await operations_->acquire();
+            const std::string name = conn->quote_identifier(database);
+            co_await conn->exec("ALTER DATABASE " + name +
+                                " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true");
+            // No session may stay on a template, or clones fail with "being accessed by other
+            // users".
+            co_await conn->query(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1",
+                database);
+            catalog_comment comment;
+            comment.what = catalog_comment::kind::template_database;
+            comment.template_name = entry.name;
+            comment.fingerprint = fingerprint;
+            comment.phase = catalog_comment::template_phase::ready;
+            co_await conn->exec("COMMENT ON DATABASE " + name + " IS " +
+                                conn->quote_literal(encode_catalog_comment(comment)));
+        }
+    } catch (const std::exception& e) {
+        failure = e.what();
+    }
+    if (generation != generation_ || stopping_) {
+        co_return;
+    }
+    entry.building = false;
+    if (!failure.empty()) {
+        entry.failures += 1;
+        entry.retry_at = steady::now() + build_backoff(entry.failures);
+        entry.error = failure;
+        if (!entry.current) {
+            entry.state = "failed";
+        }
+        spdlog::warn("template={} build of version {} failed (attempt {}, next in {}s): {}",
+                     entry.name, short_fingerprint(fingerprint), entry.failures,
+                     build_backoff(entry.failures).count(), failure);
+        template_drop_queue_.push_back(database);
+        // Waiters cannot be served by a template that does not exist: let them hear why now.
+        if (!entry.current) {
+            for (waiter* w : entry.waiters) {
+                w->wakeup.cancel();
+            }
+        }
+        schedule();
+        co_return;
+    }
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
+    spdlog::info("template={} version {} ready in {} ms", entry.name,
+                 short_fingerprint(fingerprint), took.count());
+    entry.failures = 0;
+    entry.error.clear();
+    entry.state = "ready";
+    promote(entry, std::make_unique<template_pool>(entry.name, fingerprint, database));
+    schedule();
+}
+
+void backend_shard::promote(template_entry& entry, std::unique_ptr<template_pool> ready) {
+    if (entry.current) {
+        spdlog::info("template={} version {} replaced by {}; draining", entry.name,
+                     short_fingerprint(entry.current->fingerprint()),
+                     short_fingerprint(ready->fingerprint()));
+        start_draining(entry, std::move(entry.current));
+    }
+    entry.current = std::move(ready);
+}
+
+void backend_shard::start_draining(template_entry& entry, std::unique_ptr<template_pool> pool) {
+    pool->set_phase(template_pool::phase::draining);
+    std::vector<clone*> idle(pool->in_state(clone_state::idle).begin(),
+                             pool->in_state(clone_state::idle).end());
+    for (clone* c : idle) {
+        queue_drop(*pool, *c);
+    }
+    entry.draining.push_back(std::move(pool));
+    retire_empty_pools();
+}
+
+}  // namespace pglease

@@ -1,0 +1,167 @@
+#include "broker/broker.hpp"
+
+#include "broker/backend_shard.hpp"
+#include "broker/broker_error.hpp"
+#include "leases/lease_id.hpp"
+#include "pg/pg_error.hpp"
+
+namespace pglease {
+
+namespace asio = boost::asio;
+
+broker::broker(asio::any_io_executor executor, std::vector<backend_endpoint> backends,
+               const shard_config& config) {
+    for (const auto& [name, settings] : config.templates) {
+        template_names_.push_back(name);
+    }
+    for (auto& endpoint : backends) {
+        shards_.push_back(std::make_unique<backend_shard>(executor, std::move(endpoint), config));
+    }
+}
+
+broker::~broker() = default;
+
+asio::awaitable<void> broker::start() {
+    for (auto& shard : shards_) {
+        try {
+            co_await shard->start();
+        } catch (const pg::pg_error& e) {
+            throw std::runtime_error("backends." + shard->endpoint().name +
+                                     ": cannot use the backend: " + e.what());
+        }
+    }
+}
+
+asio::awaitable<void> broker::stop() {
+    for (auto& shard : shards_) {
+        co_await shard->stop();
+    }
+}
+
+asio::awaitable<lease_info> broker::acquire(std::string template_name, acquire_request request) {
+    // The backend with idle clones at hand, else the one with the fewest databases.
+    backend_shard* chosen = nullptr;
+    for (auto& shard : shards_) {
+        if (!shard->up()) {
+            continue;
+        }
+        if (chosen == nullptr ||
+            shard->idle_clones(template_name) > chosen->idle_clones(template_name) ||
+            (chosen->idle_clones(template_name) == 0 &&
+             shard->managed_databases() < chosen->managed_databases())) {
+            chosen = shard.get();
+        }
+    }
+    if (chosen == nullptr) {
+        chosen = shards_.front().get();
+    }
+    co_return co_await chosen->acquire(template_name, request);
+}
+
+backend_shard* broker::shard_holding(const std::string& id) const {
+    if (!is_lease_id(id)) {
+        return nullptr;
+    }
+    const std::string key = lease_key(id);
+    for (const auto& shard : shards_) {
+        if (shard->find_lease(key)) {
+            return shard.get();
+        }
+    }
+    return nullptr;
+}
+
+asio::awaitable<lease_info> broker::renew(std::string id, std::optional<std::chrono::seconds> ttl) {
+    backend_shard* shard = shard_holding(id);
+    if (shard == nullptr) {
+        throw broker_error("unknown_lease", "no such lease (it expired or was released)");
+    }
+    auto info = co_await shard->renew(lease_key(id), ttl);
+    info.id = id;
+    co_return info;
+}
+
+asio::awaitable<void> broker::release(std::string id, release_mode mode,
+                                      std::optional<std::chrono::seconds> keep_for) {
+    backend_shard* shard = shard_holding(id);
+    if (shard == nullptr) {
+        throw broker_error("unknown_lease", "no such lease (it expired or was released)");
+    }
+    co_await shard->release(lease_key(id), mode, keep_for);
+}
+
+std::optional<lease_info> broker::find_lease(const std::string& id) const {
+    backend_shard* shard = shard_holding(id);
+    if (shard == nullptr) {
+        return std::nullopt;
+    }
+    auto info = shard->find_lease(lease_key(id));
+    if (info) {
+        info->id = id;
+    }
+    return info;
+}
+
+std::vector<lease_info> broker::leases() const {
+    std::vector<lease_info> all;
+    for (const auto& shard : shards_) {
+        auto some = shard->leases();
+        all.insert(all.end(), some.begin(), some.end());
+    }
+    return all;
+}
+
+std::optional<template_status> broker::status(const std::string& template_name) const {
+    std::optional<template_status> merged;
+    for (const auto& shard : shards_) {
+        auto one = shard->status(template_name);
+        if (!one) {
+            continue;
+        }
+        if (!merged) {
+            merged = std::move(one);
+            continue;
+        }
+        merged->pool.idle += one->pool.idle;
+        merged->pool.leased += one->pool.leased;
+        merged->pool.creating += one->pool.creating;
+        merged->pool.dropping += one->pool.dropping;
+        merged->pool.kept += one->pool.kept;
+        merged->pool.waiters += one->pool.waiters;
+        if (merged->state != "ready" && one->state == "ready") {
+            merged->state = "ready";
+            merged->fingerprint = one->fingerprint;
+        }
+        if (merged->error.empty()) {
+            merged->error = one->error;
+        }
+    }
+    return merged;
+}
+
+std::vector<template_status> broker::templates() const {
+    std::vector<template_status> all;
+    for (const auto& name : template_names_) {
+        if (auto one = status(name)) {
+            all.push_back(std::move(*one));
+        }
+    }
+    return all;
+}
+
+bool broker::ready() const {
+    for (const auto& shard : shards_) {
+        if (!shard->up()) {
+            return false;
+        }
+        for (const auto& name : template_names_) {
+            auto one = shard->status(name);
+            if (!one || one->fingerprint.empty()) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+}  // namespace pglease

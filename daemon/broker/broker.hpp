@@ -1,0 +1,65 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "broker/backend_endpoint.hpp"
+#include "broker/lease_types.hpp"
+
+namespace pglease {
+
+class backend_shard;
+struct shard_config;
+
+/// The C++ API of pglease: leases of clones of configured templates, over every backend.
+/// Lives on one executor; every call runs on it.
+class broker {
+  public:
+    broker(boost::asio::any_io_executor executor, std::vector<backend_endpoint> backends,
+           const shard_config& config);
+    broker(const broker&) = delete;
+    broker& operator=(const broker&) = delete;
+    ~broker();
+
+    /// Takes every backend (waiting as a standby where another broker holds one), adopts its
+    /// catalog, and starts building and filling pools. Throws when a backend is unreachable.
+    boost::asio::awaitable<void> start();
+    /// Stops background work; leases stay in the catalog for the next start.
+    boost::asio::awaitable<void> stop();
+
+    /// Leases a clone of `template_name`; throws broker_error (unknown_template, pool_exhausted,
+    /// backend_down, template_failed, template_building).
+    boost::asio::awaitable<lease_info> acquire(std::string template_name, acquire_request request);
+    /// Extends the lease `id` by `ttl` (default: the template's), capped by its max_ttl.
+    boost::asio::awaitable<lease_info> renew(std::string id,
+                                             std::optional<std::chrono::seconds> ttl);
+    /// Ends the lease `id`.
+    boost::asio::awaitable<void> release(std::string id, release_mode mode,
+                                         std::optional<std::chrono::seconds> keep_for);
+
+    /// The lease `id`, if live.
+    std::optional<lease_info> find_lease(const std::string& id) const;
+    /// Every live lease.
+    std::vector<lease_info> leases() const;
+    /// One template, counts summed over backends; std::nullopt when unknown.
+    std::optional<template_status> status(const std::string& template_name) const;
+    /// Every configured template.
+    std::vector<template_status> templates() const;
+    /// True when every backend is up and every configured template has a ready version.
+    bool ready() const;
+    /// The shards, one per backend.
+    const std::vector<std::unique_ptr<backend_shard>>& shards() const noexcept { return shards_; }
+
+  private:
+    backend_shard* shard_holding(const std::string& id) const;
+
+    std::vector<std::string> template_names_;
+    std::vector<std::unique_ptr<backend_shard>> shards_;
+};
+
+}  // namespace pglease

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace pglease {
+
+/// How a released clone is treated.
+enum class release_mode {
+    recycle,  // drop it and clone a replacement
+    reuse,    // the worker wrote nothing: back to idle at once
+    keep,     // keep it for inspection for a while, then drop it
+};
+
+/// What a worker asks for when it acquires.
+struct acquire_request {
+    std::optional<std::chrono::seconds> ttl;   // default: the template's lease.ttl
+    std::optional<std::chrono::seconds> wait;  // default: the template's lease.wait
+    std::string owner;
+    std::map<std::string, std::string> labels;
+};
+
+/// Everything a worker needs to use its clone, and what the broker knows of the lease.
+struct lease_info {
+    std::string id;  // only known right after acquire; later lookups carry the key only
+    std::string key;
+    std::string template_name;
+    std::string fingerprint;
+    std::string database;
+    std::string host;
+    std::uint16_t port = 0;
+    std::string user;
+    std::string password;
+    std::string owner;
+    std::map<std::string, std::string> labels;
+    std::chrono::system_clock::time_point acquired_at;
+    std::chrono::system_clock::time_point expires_at;
+    std::string backend;
+
+    /// postgresql://user:password@host:port/database
+    std::string dsn() const;
+};
+
+/// Counts of one template's pool (current version, all backends), for status and metrics.
+struct pool_counts {
+    std::size_t idle = 0;
+    std::size_t leased = 0;
+    std::size_t creating = 0;
+    std::size_t dropping = 0;
+    std::size_t kept = 0;
+    std::size_t waiters = 0;
+    int min_idle = 0;
+    int max_total = 0;
+};
+
+/// A template as the broker sees it.
+struct template_status {
+    std::string name;
+    std::string fingerprint;  // of the version leases get now (empty while none is ready)
+    std::string state;        // building, ready, failed
+    std::string error;        // the last build failure, when failed
+    pool_counts pool;
+};
+
+}  // namespace pglease

@@ -1,0 +1,91 @@
+#include "catalog/catalog_comment.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace pglease {
+namespace {
+
+using json = nlohmann::json;
+using std::chrono::system_clock;
+
+std::int64_t to_millis(system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+system_clock::time_point from_millis(std::int64_t ms) {
+    return system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+}  // namespace
+
+std::string encode_catalog_comment(const catalog_comment& comment) {
+    json body;
+    body["kind"] = comment.what == catalog_comment::kind::template_database ? "template" : "clone";
+    body["template"] = comment.template_name;
+    body["fingerprint"] = comment.fingerprint;
+    if (comment.what == catalog_comment::kind::template_database) {
+        body["phase"] =
+            comment.phase == catalog_comment::template_phase::ready ? "ready" : "building";
+    }
+    if (comment.lease) {
+        body["lease"] = {{"key", comment.lease->key},
+                         {"owner", comment.lease->owner},
+                         {"labels", comment.lease->labels},
+                         {"acquired_at_ms", to_millis(comment.lease->acquired_at)},
+                         {"expires_at_ms", to_millis(comment.lease->expires_at)}};
+    }
+    if (comment.kept_until) {
+        body["kept_until_ms"] = to_millis(*comment.kept_until);
+    }
+    if (comment.released) {
+        body["released"] = true;
+    }
+    return std::string(catalog_comment_tag) + body.dump();
+}
+
+std::optional<catalog_comment> decode_catalog_comment(std::string_view text) {
+    if (!text.starts_with(catalog_comment_tag)) {
+        return std::nullopt;
+    }
+    const json body = json::parse(text.substr(catalog_comment_tag.size()), nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+        return std::nullopt;
+    }
+    try {
+        catalog_comment comment;
+        const auto kind = body.at("kind").get<std::string>();
+        if (kind == "template") {
+            comment.what = catalog_comment::kind::template_database;
+            comment.phase = body.value("phase", "building") == "ready"
+                                ? catalog_comment::template_phase::ready
+                                : catalog_comment::template_phase::building;
+        } else if (kind == "clone") {
+            comment.what = catalog_comment::kind::clone;
+        } else {
+            return std::nullopt;
+        }
+        comment.template_name = body.at("template").get<std::string>();
+        comment.fingerprint = body.at("fingerprint").get<std::string>();
+        if (const auto lease = body.find("lease"); lease != body.end()) {
+            lease_record record;
+            record.key = lease->at("key").get<std::string>();
+            record.owner = lease->value("owner", "");
+            record.labels = lease->value("labels", std::map<std::string, std::string>{});
+            record.acquired_at = from_millis(lease->at("acquired_at_ms").get<std::int64_t>());
+            record.expires_at = from_millis(lease->at("expires_at_ms").get<std::int64_t>());
+            comment.lease = std::move(record);
+        }
+        if (const auto kept = body.find("kept_until_ms"); kept != body.end()) {
+            comment.kept_until = from_millis(kept->get<std::int64_t>());
+        }
+        comment.released = body.value("released", false);
+        if (comment.template_name.empty() || comment.fingerprint.empty()) {
+            return std::nullopt;
+        }
+        return comment;
+    } catch (const json::exception&) {
+        return std::nullopt;
+    }
+}
+
+}  // namespace pglease

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pglease {
+
+/// Every comment pglease writes on a database starts with this.
+inline constexpr std::string_view catalog_comment_tag = "pglease:v1 ";
+
+/// A lease as the catalog keeps it: never the id, only its SHA-256.
+struct lease_record {
+    std::string key;  // SHA-256 of the lease id
+    std::string owner;
+    std::map<std::string, std::string> labels;
+    std::chrono::system_clock::time_point acquired_at;
+    std::chrono::system_clock::time_point expires_at;
+};
+
+/// What the comment on a managed database says: the broker's whole state for that database.
+struct catalog_comment {
+    enum class kind { template_database, clone };
+    enum class template_phase { building, ready };
+
+    kind what = kind::clone;
+    std::string template_name;
+    std::string fingerprint;
+    /// Template databases: building until the source was applied in full.
+    template_phase phase = template_phase::building;
+    /// Clones: the lease holding it, if any.
+    std::optional<lease_record> lease;
+    /// Clones kept after release for inspection: when to drop them.
+    std::optional<std::chrono::system_clock::time_point> kept_until;
+    /// Clones released for recycling: to be dropped, whatever else happens.
+    bool released = false;
+};
+
+/// The comment text: "pglease:v1 {json}".
+std::string encode_catalog_comment(const catalog_comment& comment);
+
+/// The comment parsed, or std::nullopt when it is not one of ours or is malformed.
+std::optional<catalog_comment> decode_catalog_comment(std::string_view text);
+
+}  // namespace pglease

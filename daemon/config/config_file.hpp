@@ -1,0 +1,15 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+
+namespace pglease {
+
+/// Reads the JSON config file `file` (an absolute path) into `s`. Returns one message per problem,
+/// each naming the file and the key path; empty when the file was read cleanly.
+std::vector<std::string> read_config_file(const std::filesystem::path& file, settings& s);
+
+}  // namespace pglease

@@ -1,0 +1,58 @@
+#include "hashing/sha256.hpp"
+
+#include <array>
+#include <openssl/evp.h>
+#include <stdexcept>
+
+namespace pglease {
+
+struct sha256_hasher::state {
+    struct free_context {
+        void operator()(EVP_MD_CTX* context) const noexcept { EVP_MD_CTX_free(context); }
+    };
+    std::unique_ptr<EVP_MD_CTX, free_context> context{EVP_MD_CTX_new()};
+};
+
+sha256_hasher::sha256_hasher() : state_(std::make_unique<state>()) {
+    if (!state_->context || EVP_DigestInit_ex(state_->context.get(), EVP_sha256(), nullptr) != 1) {
+        throw std::runtime_error("EVP_DigestInit_ex(sha256) failed");
+    }
+}
+
+sha256_hasher::~sha256_hasher() = default;
+
+void sha256_hasher::update(std::string_view data) {
+    if (EVP_DigestUpdate(state_->context.get(), data.data(), data.size()) != 1) {
+        throw std::runtime_error("EVP_DigestUpdate failed");
+    }
+}
+
+void sha256_hasher::update_framed(std::string_view data) {
+    update(std::to_string(data.size()));
+    update(":");
+    update(data);
+}
+
+std::string sha256_hasher::finish() {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(state_->context.get(), digest.data(), &length) != 1) {
+        throw std::runtime_error("EVP_DigestFinal_ex failed");
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(length * 2);
+    for (unsigned int i = 0; i < length; ++i) {
+        out += hex[digest[i] >> 4];
+        out += hex[digest[i] & 0xf];
+    }
+    return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+    sha256_hasher hasher;
+    hasher.update(data);
+    return hasher.finish();
+}
+
+}  // namespace pglease

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+namespace pglease {
+
+struct template_settings;
+
+namespace pg {
+class connection;
+}
+
+/// A template source could not be applied; the message says which file or command and why.
+class build_error : public std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// Where a template database being built is, and who builds it.
+struct build_target {
+    /// The admin's connection string to the template database.
+    std::string admin_conninfo;
+    std::string database;
+    std::string lease_role;
+    /// What a migration command connects to: the lease role over TCP.
+    std::string host;
+    std::uint16_t port = 0;
+    std::string lease_password;
+    /// Where a migration command runs: the config file's directory.
+    std::filesystem::path working_dir;
+};
+
+/// Applies the .sql files of `source.migrations` in lexical order, each in its own transaction,
+/// as the lease role, so everything they create belongs to it.
+boost::asio::awaitable<void> apply_migrations(const template_settings& source,
+                                              const build_target& target);
+
+/// Runs `source.command` with DATABASE_URL and PG* pointing at the template database as the
+/// lease role; its output goes to the log.
+boost::asio::awaitable<void> run_migration_command(const template_settings& source,
+                                                   const build_target& target);
+
+/// The fingerprint of an existing database's schema (tables, columns, indexes, functions), read
+/// over `conn`, which is connected to it.
+boost::asio::awaitable<std::string> schema_fingerprint(pg::connection& conn);
+
+}  // namespace pglease

@@ -1,0 +1,197 @@
+// The catalog is the state: restarts, crashes, strays, new versions and a second broker.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "broker/broker_error.hpp"
+#include "process/os_user.hpp"
+#include "support/broker_harness.hpp"
+#include "support/pg_test_cluster.hpp"
+
+namespace pglease {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using test::broker_harness;
+using test::pg_test_cluster;
+
+const std::map<std::string, std::string> schema{
+    {"0001_items.sql", "CREATE TABLE items (id serial PRIMARY KEY, name text);"},
+};
+
+acquire_request quick(std::chrono::seconds ttl = 600s) {
+    acquire_request request;
+    request.wait = 30s;
+    request.ttl = ttl;
+    request.owner = "recovery-test";
+    return request;
+}
+
+bool pool_settled(broker_harness& h, const std::string& name, std::size_t idle) {
+    auto status = h.engine().status(name);
+    return status && status->state == "ready" && status->pool.idle == idle &&
+           status->pool.creating == 0 && status->pool.dropping == 0;
+}
+
+bool exists(broker_harness& h, const std::string& database) {
+    return !h.admin_value("SELECT 1 FROM pg_database WHERE datname = $1", database).empty();
+}
+
+TEST(broker_recovery, a_crashed_broker_is_replaced_without_losing_a_lease_or_leaking_a_database) {
+    broker_harness h;
+    h.add_migrations_template("app", schema).pool.min_idle = 2;
+    h.start();
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
+    auto kept_alive = h.run([&] { return h.engine().acquire("app", quick()); });
+    auto released_later = h.run([&] { return h.engine().acquire("app", quick()); });
+    auto expiring = h.run([&] { return h.engine().acquire("app", quick(2s)); });
+    const auto leased_oid =
+        h.admin_value("SELECT oid FROM pg_database WHERE datname = $1", kept_alive.database);
+    h.crash();
+
+    // What a crash mid-operation leaves: a clone whose comment was never written, a drop that
+    // was interrupted (an invalid database), files of a CREATE DATABASE that never committed.
+    const std::string no_comment = h.config().prefix + "app_stray_no_comment";
+    const std::string invalid = h.config().prefix + "app_stray_invalid";
+    h.admin_value("CREATE DATABASE " + no_comment);
+    h.admin_value("CREATE DATABASE " + invalid);
+    h.admin_value("UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1", invalid);
+    h.admin_value("DROP DATABASE IF EXISTS other_application");
+    h.admin_value("CREATE DATABASE other_application");
+    const fs::path orphan = pg_test_cluster::cluster().pgdata() / "base" / "999999";
+    fs::create_directories(orphan);
+    give_to_user(orphan, running_as_root() ? find_os_user("postgres") : std::nullopt);
+    h.run_for(2500ms);  // the short lease expires while no broker runs
+
+    h.start();
+    ASSERT_TRUE(h.wait_until([&] { return !exists(h, no_comment) && !exists(h, invalid); }));
+    EXPECT_FALSE(fs::exists(orphan)) << "orphaned files of an interrupted clone were left";
+    EXPECT_TRUE(exists(h, "other_application")) << "a database without our prefix was touched";
+
+    // The live leases are honoured with their old ids; the expired one was recycled.
+    ASSERT_TRUE(h.engine().find_lease(kept_alive.id));
+    EXPECT_EQ(h.engine().find_lease(kept_alive.id)->database, kept_alive.database);
+    EXPECT_EQ(h.admin_value("SELECT oid FROM pg_database WHERE datname = $1", kept_alive.database),
+              leased_oid)
+        << "a leased clone was recycled";
+    EXPECT_FALSE(h.engine().find_lease(expiring.id));
+    EXPECT_TRUE(h.wait_until([&] { return !exists(h, expiring.database); }));
+    auto renewed = h.run([&] { return h.engine().renew(kept_alive.id, 60s); });
+    EXPECT_EQ(renewed.database, kept_alive.database);
+    h.run(
+        [&] { return h.engine().release(released_later.id, release_mode::recycle, std::nullopt); });
+    EXPECT_TRUE(h.wait_until([&] { return !exists(h, released_later.database); }));
+
+    // New leases never get a database that is still leased.
+    for (int i = 0; i < 4; ++i) {
+        auto fresh = h.run([&] { return h.engine().acquire("app", quick()); });
+        EXPECT_NE(fresh.database, kept_alive.database);
+        h.run([&] { return h.engine().release(fresh.id, release_mode::recycle, std::nullopt); });
+    }
+    h.run([&] { return h.engine().release(kept_alive.id, release_mode::recycle, std::nullopt); });
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
+    EXPECT_EQ(h.managed_databases().size(), 3u) << "something leaked";
+    h.admin_value("DROP DATABASE other_application");
+}
+
+TEST(broker_recovery, a_half_built_template_and_unconfigured_versions_are_dropped) {
+    broker_harness h;
+    h.add_migrations_template("app", schema).pool.min_idle = 1;
+    h.add_migrations_template("retired", schema).pool.min_idle = 1;
+    h.start();
+    ASSERT_TRUE(
+        h.wait_until([&] { return pool_settled(h, "app", 1) && pool_settled(h, "retired", 1); }));
+    h.crash();
+    const std::string half_built = h.config().prefix + "app_halfbuilt_tpl";
+    h.admin_value("CREATE DATABASE " + half_built);
+    h.admin_value(
+        "COMMENT ON DATABASE " + half_built +
+        " IS 'pglease:v1 "
+        "{\"kind\":\"template\",\"template\":\"app\",\"fingerprint\":\"00000000\",\"phase\":"
+        "\"building\"}'");
+    h.config().templates.erase("retired");
+    h.start();
+    ASSERT_TRUE(h.wait_until([&] {
+        for (const auto& name : h.managed_databases()) {
+            if (name.find("retired") != std::string::npos ||
+                name.find("halfbuilt") != std::string::npos) {
+                return false;
+            }
+        }
+        return true;
+    }));
+    EXPECT_TRUE(pool_settled(h, "app", 1));
+    EXPECT_EQ(h.managed_databases().size(), 2u);
+}
+
+TEST(broker_recovery, a_new_fingerprint_serves_new_leases_and_the_old_version_drains) {
+    broker_harness h;
+    h.add_migrations_template("app", schema).pool.min_idle = 2;
+    h.start();
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
+    const std::string old_fingerprint = h.engine().status("app")->fingerprint;
+    auto old_lease = h.run([&] { return h.engine().acquire("app", quick()); });
+    const auto old_template = h.admin_value(
+        "SELECT datname FROM pg_database WHERE datname LIKE '%\\_tpl' AND datname LIKE $1",
+        "%" + old_fingerprint.substr(0, 8) + "%");
+    ASSERT_FALSE(old_template.empty());
+
+    h.write_migration("app", "0002_more.sql", "CREATE TABLE more_items (id int);");
+    ASSERT_TRUE(h.wait_until([&] {
+        auto status = h.engine().status("app");
+        return status->fingerprint != old_fingerprint && pool_settled(h, "app", 2);
+    }));
+    auto new_lease = h.run([&] { return h.engine().acquire("app", quick()); });
+    EXPECT_NE(new_lease.fingerprint, old_fingerprint);
+    EXPECT_EQ(old_lease.fingerprint, old_fingerprint);
+    auto tables = h.run([&]() -> asio::awaitable<std::string> {
+        auto conn = co_await pg::connection::connect(new_lease.dsn(), 10s);
+        auto rows = co_await conn.exec("SELECT count(*) FROM more_items");
+        co_return std::string(rows.value(0, 0));
+    });
+    EXPECT_EQ(tables, "0");
+    // The old version keeps its leased clone and its template until that lease ends.
+    EXPECT_TRUE(exists(h, old_lease.database));
+    EXPECT_TRUE(exists(h, old_template));
+    h.run([&] { return h.engine().release(old_lease.id, release_mode::reuse, std::nullopt); });
+    EXPECT_TRUE(
+        h.wait_until([&] { return !exists(h, old_lease.database) && !exists(h, old_template); }));
+    for (const auto& name : h.managed_databases()) {
+        EXPECT_EQ(name.find(old_fingerprint.substr(0, 8)), std::string::npos)
+            << name << " of the old version is left";
+    }
+}
+
+TEST(broker_recovery, a_second_broker_waits_as_a_standby_and_takes_over) {
+    broker_harness first;
+    first.add_migrations_template("app", schema).pool.min_idle = 1;
+    first.start();
+    ASSERT_TRUE(first.wait_until([&] { return pool_settled(first, "app", 1); }));
+    auto lease = first.run([&] { return first.engine().acquire("app", quick()); });
+
+    broker_harness second;
+    second.config() = first.config();  // the same prefix: the same backend lock
+    second.endpoint() = first.endpoint();
+    auto standby = std::make_unique<broker>(second.io().get_executor(),
+                                            std::vector{second.endpoint()}, second.config());
+    bool started = false;
+    boost::asio::co_spawn(second.io(), standby->start(),
+                          [&](const std::exception_ptr& e) { started = !e; });
+    second.io().run_for(1500ms);
+    EXPECT_FALSE(started) << "two brokers administered one backend at once";
+
+    first.stop();
+    for (int i = 0; i < 200 && !started; ++i) {
+        second.io().restart();
+        second.io().run_for(50ms);
+    }
+    ASSERT_TRUE(started) << "the standby did not take over";
+    EXPECT_TRUE(standby->find_lease(lease.id)) << "the standby lost a lease on takeover";
+    second.io().restart();
+    test::run_async(second.io(), [&] { return standby->stop(); });
+}
+
+}  // namespace
+}  // namespace pglease
