@@ -63,9 +63,21 @@ int run_daemon(const settings& options) {
                 }
             }
             broker engine(io.get_executor(), std::move(endpoints), shard_config_from(options));
+            // A failed start must end the race too (|| waits for the first success).
+            auto start = [&]() -> asio::awaitable<std::exception_ptr> {
+                try {
+                    co_await engine.start();
+                } catch (...) {
+                    co_return std::current_exception();
+                }
+                co_return nullptr;
+            };
             std::exception_ptr failure;
             try {
-                auto first = co_await (engine.start() || signals.async_wait(asio::use_awaitable));
+                auto first = co_await (start() || signals.async_wait(asio::use_awaitable));
+                if (first.index() == 0 && std::get<0>(first)) {
+                    std::rethrow_exception(std::get<0>(first));
+                }
                 if (first.index() == 0) {
                     spdlog::info("pgleased ready; stop it with SIGTERM or SIGINT");
                     const int signal = co_await signals.async_wait(asio::use_awaitable);

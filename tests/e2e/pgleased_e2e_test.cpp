@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "embedded/tcp_port.hpp"
 #include "pg/connection.hpp"
 #include "pg/conninfo.hpp"
 #include "process/os_user.hpp"
@@ -288,6 +289,60 @@ TEST(pgleased, a_killed_daemon_takes_its_cluster_down_and_a_restart_reuses_the_d
         "1");
     ::kill(again.pid(), SIGTERM);
     EXPECT_EQ(again.wait_exit(), 0);
+    fs::remove_all(dir);
+}
+
+TEST(pgleased, with_the_demo_config_it_builds_the_demo_template_and_warms_its_pool) {
+    const fs::path dir = temp_dir("demo");
+    daemon_process daemon({"--config", PGLEASE_SOURCE_DIR "/deploy/demo/pglease.json", "--data-dir",
+                           (dir / "data").string()},
+                          dir / "pgleased.log");
+    ASSERT_TRUE(daemon.wait_for_log("pgleased ready")) << daemon.log();
+    ASSERT_TRUE(daemon.wait_for_log("template=demo version")) << daemon.log();
+    const auto where = location_in(daemon.log());
+    ASSERT_TRUE(where);
+    std::string clones;
+    for (const auto until = clock::now() + 60s; clock::now() < until;
+         std::this_thread::sleep_for(100ms)) {
+        clones = query(*where,
+                       "SELECT count(*) FROM pg_database d JOIN pg_shdescription s ON s.objoid = "
+                       "d.oid WHERE datname LIKE 'pglease\\_demo\\_%' AND NOT datistemplate AND "
+                       "s.description LIKE 'pglease:v1 %'");
+        if (clones == "4") {
+            break;
+        }
+    }
+    EXPECT_EQ(clones, "4") << "the demo pool did not warm to min_idle\n" << daemon.log();
+    ::kill(daemon.pid(), SIGTERM);
+    EXPECT_EQ(daemon.wait_exit(), 0) << daemon.log();
+    fs::remove_all(dir);
+}
+
+TEST(pgleased, a_bad_config_file_is_refused_naming_the_key) {
+    const fs::path dir = temp_dir("badconfig");
+    std::ofstream(dir / "pglease.json")
+        << R"({"templates": {"app": {"migrations": ".", "pool": {"min_idle": 9, "max_total": 2}}}})";
+    daemon_process daemon({"--config", (dir / "pglease.json").string()}, dir / "out.log");
+    const auto code = daemon.wait_exit();
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 2);
+    EXPECT_NE(daemon.log().find("templates.app.pool"), std::string::npos) << daemon.log();
+    EXPECT_NE(daemon.log().find("min_idle"), std::string::npos) << daemon.log();
+    fs::remove_all(dir);
+}
+
+TEST(pgleased, an_unreachable_backend_is_reported_at_start) {
+    const fs::path dir = temp_dir("unreachable");
+    const auto port = std::to_string(pick_free_port());
+    std::ofstream(dir / "pglease.json")
+        << R"({"backends": [{"name": "main", "url": "postgresql://admin@127.0.0.1:)" << port
+        << R"(/postgres", "lease_password": "x"}], "templates": {"app": {"migrations": "."}}})";
+    daemon_process daemon({"--config", (dir / "pglease.json").string()}, dir / "out.log");
+    const auto code = daemon.wait_exit();
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 1);
+    EXPECT_NE(daemon.log().find("backends.main"), std::string::npos) << daemon.log();
+    EXPECT_NE(daemon.log().find("Connection refused"), std::string::npos) << daemon.log();
     fs::remove_all(dir);
 }
 
