@@ -13,6 +13,8 @@
 #include "broker/backend_shard.hpp"
 #include "broker/broker.hpp"
 #include "embedded/embedded_cluster.hpp"
+#include "http/api_router.hpp"
+#include "http/http_server.hpp"
 
 namespace pglease {
 
@@ -25,6 +27,7 @@ shard_config shard_config_from(const settings& options) {
     shard_config config;
     config.prefix = options.prefix;
     config.templates = options.templates;
+    config.default_pool = options.default_pool;
     config.default_lease = options.default_lease;
     config.working_dir = options.config_file
                              ? std::filesystem::absolute(*options.config_file).parent_path()
@@ -63,6 +66,20 @@ int run_daemon(const settings& options) {
                 }
             }
             broker engine(io.get_executor(), std::move(endpoints), shard_config_from(options));
+            api_router router(engine, options.token);
+            http_server server(io.get_executor(), http_limits{}, [&router](http_request request) {
+                return router.handle(std::move(request));
+            });
+            // Listening before the backends are taken: /healthz answers while a standby waits.
+            const std::string bound = server.listen(options.listen);
+            spdlog::info("http listening on {}", bound);
+            if (options.token.empty() && !is_loopback_listen_address(options.listen)) {
+                spdlog::warn(
+                    "!!! the HTTP API listens on {} beyond loopback WITHOUT a token: anyone who "
+                    "can reach it can lease databases and read their credentials; set "
+                    "PGLEASE_TOKEN or --token-file !!!",
+                    bound);
+            }
             // A failed start must end the race too (|| waits for the first success).
             auto start = [&]() -> asio::awaitable<std::exception_ptr> {
                 try {
@@ -89,6 +106,7 @@ int run_daemon(const settings& options) {
             } catch (...) {
                 failure = std::current_exception();
             }
+            co_await server.stop();
             co_await engine.stop();
             if (cluster) {
                 co_await cluster->stop();

@@ -199,6 +199,10 @@ void backend_shard::forget_state() {
         entry.building = false;
         entry.source_stamp.clear();
         entry.wanted_fingerprint.clear();
+        entry.build.reset();
+        for (waiter* w : entry.build_waiters) {
+            w->wakeup.cancel();
+        }
     }
     leases_.clear();
     kept_.clear();

@@ -34,7 +34,9 @@ struct shard_config {
     std::filesystem::path working_dir = std::filesystem::current_path();
     /// How often sources are checked for changes and the backend for life.
     std::chrono::milliseconds watch_interval{2000};
-    /// Lease limits for versions whose template the configuration no longer names.
+    /// Pool and lease settings of client-initialized templates (the "defaults" section), and
+    /// lease limits for versions whose template the configuration no longer names.
+    pool_settings default_pool;
     lease_settings default_lease;
 };
 
@@ -65,12 +67,27 @@ class backend_shard {
     boost::asio::awaitable<void> release(std::string key, release_mode mode,
                                          std::optional<std::chrono::seconds> keep_for);
 
+    /// Makes sure client-initialized template `name` has a version with `fingerprint`: ready
+    /// now, ready within `wait` (another caller builds it), or this caller's to build.
+    boost::asio::awaitable<client_template_outcome> ensure_client_template(
+        std::string name, std::string fingerprint, std::chrono::seconds wait,
+        std::chrono::seconds build_ttl);
+    /// Makes the built version ready; its pool fills and leases get it.
+    boost::asio::awaitable<template_status> finalize_build(std::string name,
+                                                           std::string fingerprint,
+                                                           std::string build_id);
+    /// Gives up a build: its database is dropped and the next caller builds.
+    boost::asio::awaitable<void> abort_build(std::string name, std::string fingerprint,
+                                             std::string build_id);
+
     /// The lease stored under `key` (SHA-256 of its id), if this shard holds it.
     std::optional<lease_info> find_lease(const std::string& key) const;
     /// Every live lease.
     std::vector<lease_info> leases() const;
     /// The template's state and pool, if configured or known here.
     std::optional<template_status> status(const std::string& template_name) const;
+    /// Names of the configured and client-initialized templates.
+    std::vector<std::string> template_names() const;
     /// Idle clones ready for `template_name` now.
     std::size_t idle_clones(const std::string& template_name) const;
     /// True while the backend is reachable and reconciled.
@@ -93,8 +110,20 @@ class backend_shard {
         clone* db = nullptr;
     };
 
+    struct client_build {
+        std::string fingerprint;  // as the client gave it
+        std::string key;          // SHA-256 of the build id
+        std::string database;
+        std::chrono::system_clock::time_point expires_at;
+        bool finishing = false;  // finalize or abort under way
+    };
+
     struct template_entry {
         std::string name;
+        /// Built by clients through the API rather than from a configured source.
+        bool client = false;
+        std::optional<client_build> build;
+        std::list<waiter*> build_waiters;
         /// std::nullopt for a template the catalog knows but the configuration no longer names.
         std::optional<template_settings> settings;
         /// The ready version leases come from.
@@ -111,7 +140,7 @@ class backend_shard {
         std::list<waiter*> waiters;
     };
 
-    enum class deadline_kind { lease_expiry, keep_expiry };
+    enum class deadline_kind { lease_expiry, keep_expiry, build_expiry };
     using deadline = std::tuple<std::chrono::system_clock::time_point, deadline_kind, std::string>;
 
     // Lifecycle (backend_shard.cpp)
@@ -135,6 +164,13 @@ class backend_shard {
     void promote(template_entry& entry, std::unique_ptr<template_pool> ready);
     void start_draining(template_entry& entry, std::unique_ptr<template_pool> pool);
     template_entry& entry_for(const std::string& name);
+
+    // Client-initialized templates (backend_shard_clients.cpp)
+    template_settings client_settings(const std::string& name) const;
+    client_build& find_build(template_entry& entry, const std::string& fingerprint,
+                             const std::string& build_id);
+    void end_build(template_entry& entry, bool drop_database);
+    static std::string client_fingerprint(const std::string& given);
 
     // Pool operations (backend_shard_pool.cpp)
     void schedule();

@@ -77,6 +77,20 @@ asio::awaitable<void> backend_shard::reconcile() {
             .push_back({name, std::move(*comment)});
     }
 
+    // A client-initialized template serves its newest ready version (the highest oid).
+    std::map<std::string, std::pair<unsigned long, std::string>> newest_client_version;
+    for (std::size_t row = 0; row < rows.rows(); ++row) {
+        auto comment =
+            rows.is_null(row, 3) ? std::nullopt : decode_catalog_comment(rows.value(row, 3));
+        if (comment && comment->client &&
+            comment->phase == catalog_comment::template_phase::ready) {
+            const unsigned long oid = std::stoul(std::string(rows.value(row, 0)));
+            auto& newest = newest_client_version[comment->template_name];
+            if (oid >= newest.first) {
+                newest = {oid, comment->fingerprint};
+            }
+        }
+    }
     for (auto& [name, comment] : templates) {
         if (comment.phase != catalog_comment::template_phase::ready) {
             spdlog::info("backend={} dropping half-built template {}", endpoint_.name, name);
@@ -87,6 +101,11 @@ asio::awaitable<void> backend_shard::reconcile() {
         auto& entry = entry_for(comment.template_name);
         auto pool =
             std::make_unique<template_pool>(comment.template_name, comment.fingerprint, name);
+        if (comment.client && (!entry.settings || entry.client)) {
+            entry.client = true;
+            entry.settings = client_settings(comment.template_name);
+            entry.wanted_fingerprint = newest_client_version[comment.template_name].second;
+        }
         if (entry.settings && !entry.current && comment.fingerprint == entry.wanted_fingerprint) {
             entry.current = std::move(pool);
             entry.state = "ready";

@@ -319,6 +319,15 @@ asio::awaitable<void> backend_shard::run_deadlines() {
 }
 
 void backend_shard::expire(deadline_kind kind, const std::string& key) {
+    if (kind == deadline_kind::build_expiry) {
+        auto found = templates_.find(key);
+        if (found != templates_.end() && found->second.build && !found->second.build->finishing) {
+            spdlog::info("template={} build lease expired; the next caller builds", key);
+            end_build(found->second, true);
+            schedule();
+        }
+        return;
+    }
     if (kind == deadline_kind::keep_expiry) {
         auto found = kept_.find(key);
         if (found == kept_.end()) {
@@ -349,6 +358,16 @@ void backend_shard::expire(deadline_kind kind, const std::string& key) {
     schedule();
 }
 
+std::vector<std::string> backend_shard::template_names() const {
+    std::vector<std::string> names;
+    for (const auto& [name, entry] : templates_) {
+        if (entry.settings) {
+            names.push_back(name);
+        }
+    }
+    return names;
+}
+
 std::size_t backend_shard::idle_clones(const std::string& template_name) const {
     auto found = templates_.find(template_name);
     return found != templates_.end() && found->second.current
@@ -364,6 +383,11 @@ std::optional<template_status> backend_shard::status(const std::string& template
     const template_entry& entry = found->second;
     template_status status;
     status.name = entry.name;
+    status.source = entry.client                                    ? "client"
+                    : !entry.settings                               ? "migrations"
+                    : entry.settings->kind == source_kind::database ? "database"
+                    : entry.settings->kind == source_kind::command  ? "command"
+                                                                    : "migrations";
     status.state = entry.state;
     status.error = entry.error;
     if (entry.current) {
@@ -383,6 +407,10 @@ std::optional<template_status> backend_shard::status(const std::string& template
         add(*pool);
     }
     status.pool.waiters = entry.waiters.size();
+    const lease_settings& limits = entry.settings ? entry.settings->lease : config_.default_lease;
+    status.max_ttl = limits.max_ttl;
+    status.max_wait = limits.max_wait;
+    status.max_keep = limits.max_keep;
     if (entry.settings) {
         status.pool.min_idle = entry.settings->pool.min_idle;
         status.pool.max_total = entry.settings->pool.max_total;

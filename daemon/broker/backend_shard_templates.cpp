@@ -73,7 +73,7 @@ asio::awaitable<std::optional<std::string>> backend_shard::source_fingerprint(
 
 asio::awaitable<void> backend_shard::watch_sources() {
     for (auto& [name, entry] : templates_) {
-        if (!entry.settings || entry.building || stopping_ || !up_) {
+        if (!entry.settings || entry.client || entry.building || stopping_ || !up_) {
             continue;
         }
         std::optional<std::string> fingerprint;

@@ -1,5 +1,7 @@
 #include "broker/broker.hpp"
 
+#include <set>
+
 #include "broker/backend_shard.hpp"
 #include "broker/broker_error.hpp"
 #include "leases/lease_id.hpp"
@@ -90,6 +92,26 @@ asio::awaitable<void> broker::release(std::string id, release_mode mode,
     co_await shard->release(lease_key(id), mode, keep_for);
 }
 
+asio::awaitable<client_template_outcome> broker::ensure_client_template(
+    std::string name, std::string fingerprint, std::chrono::seconds wait,
+    std::chrono::seconds build_ttl) {
+    // Client-initialized templates live on the first backend: one builder, one place.
+    co_return co_await shards_.front()->ensure_client_template(
+        std::move(name), std::move(fingerprint), wait, build_ttl);
+}
+
+asio::awaitable<template_status> broker::finalize_build(std::string name, std::string fingerprint,
+                                                        std::string build_id) {
+    co_return co_await shards_.front()->finalize_build(std::move(name), std::move(fingerprint),
+                                                       std::move(build_id));
+}
+
+asio::awaitable<void> broker::abort_build(std::string name, std::string fingerprint,
+                                          std::string build_id) {
+    co_await shards_.front()->abort_build(std::move(name), std::move(fingerprint),
+                                          std::move(build_id));
+}
+
 std::optional<lease_info> broker::find_lease(const std::string& id) const {
     backend_shard* shard = shard_holding(id);
     if (shard == nullptr) {
@@ -140,8 +162,14 @@ std::optional<template_status> broker::status(const std::string& template_name) 
 }
 
 std::vector<template_status> broker::templates() const {
+    std::set<std::string> names(template_names_.begin(), template_names_.end());
+    for (const auto& shard : shards_) {
+        for (auto& name : shard->template_names()) {
+            names.insert(std::move(name));
+        }
+    }
     std::vector<template_status> all;
-    for (const auto& name : template_names_) {
+    for (const auto& name : names) {
         if (auto one = status(name)) {
             all.push_back(std::move(*one));
         }

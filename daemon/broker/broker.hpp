@@ -42,6 +42,19 @@ class broker {
     boost::asio::awaitable<void> release(std::string id, release_mode mode,
                                          std::optional<std::chrono::seconds> keep_for);
 
+    /// Ensures client-initialized template `name` has a version with `fingerprint` (on the
+    /// first backend): ready, ready within `wait`, or the caller's to build.
+    boost::asio::awaitable<client_template_outcome> ensure_client_template(
+        std::string name, std::string fingerprint, std::chrono::seconds wait,
+        std::chrono::seconds build_ttl);
+    /// Makes a client's build the template's ready version.
+    boost::asio::awaitable<template_status> finalize_build(std::string name,
+                                                           std::string fingerprint,
+                                                           std::string build_id);
+    /// Gives up a client's build.
+    boost::asio::awaitable<void> abort_build(std::string name, std::string fingerprint,
+                                             std::string build_id);
+
     /// The lease `id`, if live.
     std::optional<lease_info> find_lease(const std::string& id) const;
     /// Every live lease.

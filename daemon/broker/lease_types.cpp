@@ -37,4 +37,14 @@ std::string lease_info::dsn() const {
     return uri;
 }
 
+std::string build_info::dsn() const {
+    lease_info as_lease;
+    as_lease.user = user;
+    as_lease.password = password;
+    as_lease.host = host;
+    as_lease.port = port;
+    as_lease.database = database;
+    return as_lease.dsn();
+}
+
 }  // namespace pglease

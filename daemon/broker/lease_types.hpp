@@ -59,10 +59,38 @@ struct pool_counts {
 /// A template as the broker sees it.
 struct template_status {
     std::string name;
+    std::string source;       // migrations, database, command, client
     std::string fingerprint;  // of the version leases get now (empty while none is ready)
     std::string state;        // building, ready, failed
     std::string error;        // the last build failure, when failed
     pool_counts pool;
+    /// The bounds a lease request is checked against.
+    std::chrono::seconds max_ttl{0};
+    std::chrono::seconds max_wait{0};
+    std::chrono::seconds max_keep{0};
+};
+
+/// The right to build a client-initialized template version: where and until when.
+struct build_info {
+    std::string id;  // the build lease id, needed to finalize or abort
+    std::string template_name;
+    std::string fingerprint;  // as the client gave it
+    std::string database;
+    std::string host;
+    std::uint16_t port = 0;
+    std::string user;
+    std::string password;
+    std::chrono::system_clock::time_point expires_at;
+
+    /// postgresql://user:password@host:port/database
+    std::string dsn() const;
+};
+
+/// The answer to "ensure this client-initialized template": ready, or yours to build.
+struct client_template_outcome {
+    bool ready = false;
+    template_status status;
+    std::optional<build_info> build;
 };
 
 }  // namespace pglease

@@ -40,6 +40,9 @@ std::string encode_catalog_comment(const catalog_comment& comment) {
     if (comment.released) {
         body["released"] = true;
     }
+    if (comment.client) {
+        body["client"] = true;
+    }
     return std::string(catalog_comment_tag) + body.dump();
 }
 
@@ -79,6 +82,7 @@ std::optional<catalog_comment> decode_catalog_comment(std::string_view text) {
             comment.kept_until = from_millis(kept->get<std::int64_t>());
         }
         comment.released = body.value("released", false);
+        comment.client = body.value("client", false);
         if (comment.template_name.empty() || comment.fingerprint.empty()) {
             return std::nullopt;
         }

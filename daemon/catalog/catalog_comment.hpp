@@ -36,6 +36,8 @@ struct catalog_comment {
     std::optional<std::chrono::system_clock::time_point> kept_until;
     /// Clones released for recycling: to be dropped, whatever else happens.
     bool released = false;
+    /// Template databases built by a client through the API rather than from configuration.
+    bool client = false;
 };
 
 /// The comment text: "pglease:v1 {json}".

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <fstream>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,8 @@ namespace fs = std::filesystem;
 using problem = std::optional<std::string>;
 
 constexpr int_range port_range{1, 65535};
+// Port 0 asks the kernel for a free port (the log says which).
+constexpr int_range listen_port_range{0, 65535};
 constexpr int_range max_connections_range{10, 10000};
 constexpr std::size_t max_prefix_length = 16;
 constexpr std::array<std::string_view, 5> log_levels{"trace", "debug", "info", "warn", "error"};
@@ -49,7 +52,7 @@ problem read_listen(std::string_view text, std::string& out) {
         return "an IPv6 address needs brackets, as in [::1]:7432; got " + json_quoted(text);
     }
     long long port = 0;
-    if (auto p = parse_integer(text.substr(colon + 1), port_range, port)) {
+    if (auto p = parse_integer(text.substr(colon + 1), listen_port_range, port)) {
         return "port " + *p;
     }
     out = std::string(text);
@@ -96,7 +99,7 @@ constexpr std::array table{
         .env = "PGLEASE_LISTEN",
         .value_name = "HOST:PORT",
         .type = setting_type::text,
-        .help = "Address of the HTTP API ([::1]:7432 for IPv6)",
+        .help = "Address of the HTTP API ([::1]:7432 for IPv6; port 0 picks a free port)",
         .automatic_default = "",
         .apply = [](settings& s, std::string_view text,
                     const fs::path&) { return read_listen(text, s.listen); },
@@ -118,6 +121,33 @@ constexpr std::array table{
             return std::nullopt;
         },
         .show = [](const settings& s) { return s.prefix; },
+    },
+    setting{
+        .key = "token_file",
+        .flag = "--token-file",
+        .env = "PGLEASE_TOKEN_FILE",
+        .value_name = "FILE",
+        .type = setting_type::path,
+        .help = "File holding the bearer token every /v1 request must carry (or set the token "
+                "itself in PGLEASE_TOKEN). Default: none, no token needed",
+        .automatic_default = "",
+        .apply = [](settings& s, std::string_view text, const fs::path& base) -> problem {
+            const fs::path file = base / fs::path(text);
+            std::ifstream in(file);
+            std::string token;
+            if (!in || !std::getline(in, token)) {
+                return "cannot read a token from " + file.string();
+            }
+            while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
+                token.pop_back();
+            }
+            if (token.empty()) {
+                return "the first line of " + file.string() + " is empty";
+            }
+            s.token = token;
+            return std::nullopt;
+        },
+        .show = [](const settings&) { return std::string(); },
     },
     setting{
         .key = "log_level",

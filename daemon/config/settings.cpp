@@ -190,6 +190,10 @@ std::variant<settings, int> parse_settings(const std::vector<std::string>& args,
         }
     }
     apply_overrides(true);
+    // The token itself only ever comes from the environment: a flag would show it in ps.
+    if (const char* token = std::getenv("PGLEASE_TOKEN"); token != nullptr && *token != '\0') {
+        s.token = token;
+    }
     for (auto& p : validate(s)) {
         problems.push_back(std::move(p));
     }

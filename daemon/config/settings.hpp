@@ -90,6 +90,9 @@ struct backend_settings {
 struct settings {
     /// "listen", --listen, PGLEASE_LISTEN: host:port of the HTTP API.
     std::string listen = "127.0.0.1:7432";
+    /// The bearer token /v1 requests must carry: PGLEASE_TOKEN, else the first line of
+    /// "token_file" (--token-file, PGLEASE_TOKEN_FILE). Empty: no token needed.
+    std::string token;
     /// "prefix", --prefix, PGLEASE_PREFIX: name prefix of every database pglease manages.
     std::string prefix = "pglease_";
     /// "log_level", --log-level, PGLEASE_LOG_LEVEL: trace, debug, info, warn or error.
