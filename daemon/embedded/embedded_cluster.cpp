@@ -321,8 +321,17 @@ asio::awaitable<std::unique_ptr<embedded_cluster>> embedded_cluster::start(
     s->prepare_socket_dir();
     co_await s->retire_orphaned_postmaster();
 
+    // Leases handed out before a restart carry the port in their DSNs: keep it if it is free.
+    const fs::path port_file = s->where.path / "port";
+    const int remembered = std::atoi(first_line(port_file).c_str());
     for (int attempt = 1;; ++attempt) {
-        s->port = options.port.value_or(0) != 0 ? *options.port : pick_free_port();
+        if (options.port.value_or(0) != 0) {
+            s->port = *options.port;
+        } else if (attempt == 1 && remembered > 0 && remembered < 65536) {
+            s->port = static_cast<std::uint16_t>(remembered);
+        } else {
+            s->port = pick_free_port();
+        }
         std::error_code ec;
         const auto log_offset = fs::exists(s->log_file()) ? fs::file_size(s->log_file(), ec) : 0;
         child_options child = s->child();
@@ -353,6 +362,7 @@ asio::awaitable<std::unique_ptr<embedded_cluster>> embedded_cluster::start(
         throw std::runtime_error("postgres exited during startup; its log (" +
                                  s->log_file().string() + ") says: " + log);
     }
+    std::ofstream(port_file, std::ios::trunc) << s->port << "\n";
     spdlog::info("embedded PostgreSQL {} ready: socket={} port={} data_dir={} ({}; {}) pid={}",
                  s->binaries.version, s->socket_dir.string(), s->port, s->where.path.string(),
                  s->where.ram_backed ? "RAM-backed" : "on disk", s->where.reason, s->server->pid());
