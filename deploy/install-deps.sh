@@ -11,7 +11,13 @@ packages=(
   libgtest-dev libgmock-dev libssl-dev
   # the PostgreSQL server the embedded cluster and the tests run (also creates the postgres user)
   postgresql-15
+  # tests/e2e/openapi_conformance.py and the OpenAPI schema validator it drives
+  python3 python3-jsonschema python3-yaml nodejs
 )
+# Debian's nodejs ships npm separately; NodeSource's nodejs bundles it and conflicts with that package.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
 
 missing=()
 for package in "${packages[@]}"; do
@@ -20,22 +26,32 @@ for package in "${packages[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
-fi
-
 sudo=()
 if ((EUID != 0)); then
   sudo=(sudo)
 fi
 
-# pglease runs its own clusters; Debian's default "main" cluster on port 5432 is not needed.
-if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
-  "${sudo[@]}" mkdir -p /etc/postgresql-common
-  echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
+install_packages() {
+  # pglease runs its own clusters; Debian's default "main" cluster on port 5432 is not needed.
+  if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
+    "${sudo[@]}" mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
+
+  echo "install-deps: installing ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confold "${missing[@]}"
+}
+
+if ((${#missing[@]} > 0)); then
+  install_packages
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  -o Dpkg::Options::=--force-confold "${missing[@]}"
+# The npm packages of tests/e2e/openapi, exactly as locked; skipped while node_modules matches the lock.
+openapi_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/e2e/openapi"
+if ! cmp -s "$openapi_dir/package-lock.json" "$openapi_dir/node_modules/.pglease-installed-lock"; then
+  echo "install-deps: installing the npm packages of tests/e2e/openapi" >&2
+  npm ci --prefix "$openapi_dir" --no-audit --no-fund --loglevel=error
+  cp "$openapi_dir/package-lock.json" "$openapi_dir/node_modules/.pglease-installed-lock"
+fi

@@ -24,7 +24,7 @@ std::string stored_password(const fs::path& file) {
             return existing;
         }
     }
-    const std::string password = new_lease_id() + new_lease_id();
+    std::string password = new_lease_id() + new_lease_id();
     const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         throw std::system_error(errno, std::generic_category(), "create " + file.string());

@@ -162,6 +162,11 @@ class backend_shard {
     boost::asio::awaitable<std::optional<std::string>> source_fingerprint(template_entry& entry);
     boost::asio::awaitable<void> build_version(template_entry& entry, std::string fingerprint);
     void promote(template_entry& entry, std::unique_ptr<template_pool> ready);
+    /// Closes a built template to connections, marks it a template and records it ready.
+    boost::asio::awaitable<void> seal_template(std::string database, std::string name,
+                                               std::string fingerprint, bool client);
+    static catalog_comment template_comment(const std::string& name, const std::string& fingerprint,
+                                            bool ready, bool client);
     void start_draining(template_entry& entry, std::unique_ptr<template_pool> pool);
     template_entry& entry_for(const std::string& name);
 

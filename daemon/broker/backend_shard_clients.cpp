@@ -92,13 +92,9 @@ asio::awaitable<client_template_outcome> backend_shard::ensure_client_template(
         co_await conn->exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)");
         co_await conn->exec("CREATE DATABASE " + quoted + " OWNER " +
                             conn->quote_identifier(endpoint_.lease_role) + " TEMPLATE template0");
-        catalog_comment comment;
-        comment.what = catalog_comment::kind::template_database;
-        comment.template_name = name;
-        comment.fingerprint = internal;
-        comment.client = true;
         co_await conn->exec("COMMENT ON DATABASE " + quoted + " IS " +
-                            conn->quote_literal(encode_catalog_comment(comment)));
+                            conn->quote_literal(encode_catalog_comment(
+                                template_comment(name, internal, false, true))));
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }
@@ -155,21 +151,7 @@ asio::awaitable<template_status> backend_shard::finalize_build(std::string name,
     const std::string internal = client_fingerprint(fingerprint);
     std::string failure;
     try {
-        auto conn = co_await operations_->acquire();
-        const std::string quoted = conn->quote_identifier(database);
-        co_await conn->exec("ALTER DATABASE " + quoted +
-                            " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true");
-        co_await conn->query(
-            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1",
-            database);
-        catalog_comment comment;
-        comment.what = catalog_comment::kind::template_database;
-        comment.template_name = name;
-        comment.fingerprint = internal;
-        comment.phase = catalog_comment::template_phase::ready;
-        comment.client = true;
-        co_await conn->exec("COMMENT ON DATABASE " + quoted + " IS " +
-                            conn->quote_literal(encode_catalog_comment(comment)));
+        co_await seal_template(database, name, internal, true);
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/backend_shard.hpp"
+#include "broker/backoff.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
 
@@ -18,7 +19,7 @@ namespace {
 
 // After a failed clone or drop, the backend gets a rest: 1 s, 2 s ... up to 30 s.
 std::chrono::seconds operation_backoff(int failures) {
-    return std::chrono::seconds(std::min(1 << std::clamp(failures - 1, 0, 5), 30));
+    return doubling_backoff(failures, 30s);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/backend_shard.hpp"
+#include "broker/backoff.hpp"
 #include "hashing/sha256.hpp"
 #include "pg/conninfo.hpp"
 #include "pg/pg_error.hpp"
@@ -22,7 +23,7 @@ namespace {
 
 // 1 s, 2 s, 4 s ... up to a minute between attempts at a failing build.
 std::chrono::seconds build_backoff(int failures) {
-    return std::chrono::seconds(std::min(1 << std::clamp(failures - 1, 0, 6), 60));
+    return doubling_backoff(failures, 60s);
 }
 
 // Database sources are read over the network; look at them less often than at files.
@@ -164,13 +165,9 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
                 }
                 co_await sleep_for(200ms);
             }
-            catalog_comment comment;
-            comment.what = catalog_comment::kind::template_database;
-            comment.template_name = entry.name;
-            comment.fingerprint = fingerprint;
-            comment.phase = catalog_comment::template_phase::building;
             co_await conn->exec("COMMENT ON DATABASE " + name + " IS " +
-                                conn->quote_literal(encode_catalog_comment(comment)));
+                                conn->quote_literal(encode_catalog_comment(
+                                    template_comment(entry.name, fingerprint, false, false))));
         }
         build_target target;
         target.admin_conninfo = pg::with_database(endpoint_.admin_conninfo, database);
@@ -186,24 +183,7 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
         } else if (source.kind == source_kind::command) {
             co_await run_migration_command(source, target);
         }
-        {
-            auto conn = co_await operations_->acquire();
-            const std::string name = conn->quote_identifier(database);
-            co_await conn->exec("ALTER DATABASE " + name +
-                                " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true");
-            // No session may stay on a template, or clones fail with "being accessed by other
-            // users".
-            co_await conn->query(
-                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1",
-                database);
-            catalog_comment comment;
-            comment.what = catalog_comment::kind::template_database;
-            comment.template_name = entry.name;
-            comment.fingerprint = fingerprint;
-            comment.phase = catalog_comment::template_phase::ready;
-            co_await conn->exec("COMMENT ON DATABASE " + name + " IS " +
-                                conn->quote_literal(encode_catalog_comment(comment)));
-        }
+        co_await seal_template(database, entry.name, fingerprint, false);
     } catch (const std::exception& e) {
         failure = e.what();
     }
@@ -240,6 +220,34 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
     entry.state = "ready";
     promote(entry, std::make_unique<template_pool>(entry.name, fingerprint, database));
     schedule();
+}
+
+catalog_comment backend_shard::template_comment(const std::string& name,
+                                                const std::string& fingerprint, bool ready,
+                                                bool client) {
+    catalog_comment comment;
+    comment.what = catalog_comment::kind::template_database;
+    comment.template_name = name;
+    comment.fingerprint = fingerprint;
+    comment.phase =
+        ready ? catalog_comment::template_phase::ready : catalog_comment::template_phase::building;
+    comment.client = client;
+    return comment;
+}
+
+asio::awaitable<void> backend_shard::seal_template(std::string database, std::string name,
+                                                   std::string fingerprint, bool client) {
+    auto conn = co_await operations_->acquire();
+    const std::string quoted = conn->quote_identifier(database);
+    co_await conn->exec("ALTER DATABASE " + quoted +
+                        " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true");
+    // No session may stay on a template, or clones fail with "being accessed by other users".
+    co_await conn->query(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1",
+        database);
+    co_await conn->exec("COMMENT ON DATABASE " + quoted + " IS " +
+                        conn->quote_literal(encode_catalog_comment(
+                            template_comment(name, fingerprint, true, client))));
 }
 
 void backend_shard::promote(template_entry& entry, std::unique_ptr<template_pool> ready) {

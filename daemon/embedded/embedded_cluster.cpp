@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <fstream>
 #include <signal.h>
 #include <sstream>
@@ -57,6 +58,13 @@ std::string read_file_from(const fs::path& file, std::uintmax_t offset) {
     return all.size() > keep ? all.substr(all.size() - keep) : all;
 }
 
+// A whole decimal number, or 0 when `text` is not one.
+int number_in(const std::string& text) {
+    int value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return error == std::errc() && end == text.data() + text.size() ? value : 0;
+}
+
 std::string first_line(const fs::path& file) {
     std::ifstream in(file);
     std::string line;
@@ -68,7 +76,7 @@ std::string first_line(const fs::path& file) {
 // directory), or 0.
 int live_postmaster(const fs::path& pgdata) {
     const std::string pid_text = first_line(pgdata / "postmaster.pid");
-    const int pid = std::atoi(pid_text.c_str());
+    const int pid = number_in(pid_text);
     if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) {
         return 0;
     }
@@ -125,7 +133,7 @@ struct embedded_cluster::state {
     asio::awaitable<void> initdb_if_needed(clock::time_point deadline) {
         const fs::path pgdata = this->pgdata();
         if (fs::exists(pgdata / "PG_VERSION")) {
-            const int major = std::atoi(first_line(pgdata / "PG_VERSION").c_str());
+            const int major = number_in(first_line(pgdata / "PG_VERSION"));
             if (major != binaries.major_version) {
                 throw std::runtime_error(pgdata.string() + " was made by PostgreSQL " +
                                          std::to_string(major) + " but the server found is " +
@@ -323,7 +331,7 @@ asio::awaitable<std::unique_ptr<embedded_cluster>> embedded_cluster::start(
 
     // Leases handed out before a restart carry the port in their DSNs: keep it if it is free.
     const fs::path port_file = s->where.path / "port";
-    const int remembered = std::atoi(first_line(port_file).c_str());
+    const int remembered = number_in(first_line(port_file));
     for (int attempt = 1;; ++attempt) {
         if (options.port.value_or(0) != 0) {
             s->port = *options.port;

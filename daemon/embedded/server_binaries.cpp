@@ -1,6 +1,7 @@
 #include "embedded/server_binaries.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <regex>
@@ -26,9 +27,9 @@ std::vector<int> version_key(const std::string& name) {
     std::stringstream parts(name);
     std::string part;
     while (std::getline(parts, part, '.')) {
-        key.push_back(!part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)
-                          ? std::atoi(part.c_str())
-                          : -1);
+        int number = -1;
+        const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), number);
+        key.push_back(error == std::errc() && end == part.data() + part.size() ? number : -1);
     }
     return key;
 }
@@ -77,7 +78,10 @@ std::optional<std::pair<std::string, int>> parse_server_version(const std::strin
     if (!std::regex_search(output, match, pattern)) {
         return std::nullopt;
     }
-    return std::pair{match[1].str(), std::atoi(match[2].str().c_str())};
+    const std::string major = match[2].str();
+    int number = 0;
+    std::from_chars(major.data(), major.data() + major.size(), number);
+    return std::pair{match[1].str(), number};
 }
 
 boost::asio::awaitable<server_binaries> find_server_binaries(

@@ -1,8 +1,8 @@
 #include "http/api_router.hpp"
 
+#include <cctype>
 #include <ctime>
 #include <openssl/crypto.h>
-#include <regex>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +10,7 @@
 
 #include "broker/broker.hpp"
 #include "broker/broker_error.hpp"
+#include "config/settings.hpp"
 #include "hashing/sha256.hpp"
 #include "http/api_error.hpp"
 #include "http/request_fields.hpp"
@@ -143,11 +144,20 @@ std::vector<std::string> segments_of(const std::string& path) {
     return segments;
 }
 
-const std::regex template_name_pattern("[a-z][a-z0-9_]{0,26}");
-const std::regex client_fingerprint_pattern("[A-Za-z0-9._-]{1,128}");
+bool is_client_fingerprint(const std::string& text) {
+    if (text.empty() || text.size() > 128) {
+        return false;
+    }
+    for (const char c : text) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+            return false;
+        }
+    }
+    return true;
+}
 
 void check_template_name(const std::string& name) {
-    if (!std::regex_match(name, template_name_pattern)) {
+    if (template_name_problem(name)) {
         throw api_error(400, "invalid_argument",
                         "template name \"" + name + "\" must match [a-z][a-z0-9_]{0,26}");
     }
@@ -278,7 +288,7 @@ boost::asio::awaitable<http_response> api_router::route(const http_request& requ
         const auto wait = fields.integer("wait_seconds", 0, 600);
         const auto build_ttl = fields.integer("build_ttl_seconds", 1, 3600);
         fields.reject_unknown();
-        if (!fingerprint || !std::regex_match(*fingerprint, client_fingerprint_pattern)) {
+        if (!fingerprint || !is_client_fingerprint(*fingerprint)) {
             throw api_error(400, "invalid_argument",
                             "fingerprint is required: 1 to 128 characters of A-Z a-z 0-9 . _ -");
         }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,6 +24,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
 
 std::pair<std::string, std::string> split_address(const std::string& address) {
     if (address.starts_with('[')) {
@@ -115,10 +117,20 @@ asio::awaitable<void> run_session(std::shared_ptr<http_server_state> s, tcp::soc
         parser.body_limit(s->limits.max_body_bytes);
         me->busy = false;
         // A new connection must send its request promptly; a kept-alive one may idle longer.
-        stream.expires_after(first ? s->limits.read_timeout : s->limits.idle_timeout);
-        boost::system::error_code ec;
-        co_await http::async_read(stream, buffer, parser,
-                                  asio::redirect_error(asio::use_awaitable, ec));
+        // The deadline is a timer of our own rather than the stream's, which would close the
+        // socket before a 408 could be written.
+        stream.expires_never();
+        auto read = [&]() -> asio::awaitable<boost::system::error_code> {
+            boost::system::error_code read_error;
+            co_await http::async_read(stream, buffer, parser,
+                                      asio::redirect_error(asio::use_awaitable, read_error));
+            co_return read_error;
+        };
+        asio::steady_timer deadline(s->executor,
+                                    first ? s->limits.read_timeout : s->limits.idle_timeout);
+        auto outcome = co_await (read() || deadline.async_wait(asio::use_awaitable));
+        boost::system::error_code ec =
+            outcome.index() == 1 ? beast::error::timeout : std::get<0>(outcome);
         me->busy = true;
         if (ec == http::error::end_of_stream || ec == asio::error::eof ||
             ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
@@ -244,15 +256,27 @@ std::string http_server::listen(const std::string& address) {
     const tcp::endpoint wanted(resolve_host(host),
                                static_cast<std::uint16_t>(std::stoi(port_text)));
     auto& acceptor = state_->acceptor.emplace(state_->executor);
-    acceptor.open(wanted.protocol());
-    acceptor.set_option(asio::socket_base::reuse_address(true));
-    acceptor.bind(wanted);
-    acceptor.listen(asio::socket_base::max_listen_connections);
+    boost::system::error_code ec;
+    acceptor.open(wanted.protocol(), ec);
+    if (!ec) {
+        acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+        acceptor.bind(wanted, ec);
+    }
+    if (!ec) {
+        acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        throw std::runtime_error("cannot listen on " + address + ": " + ec.message() +
+                                 (ec == asio::error::address_in_use
+                                      ? " (another pgleased? choose another --listen)"
+                                      : ""));
+    }
     const auto bound = acceptor.local_endpoint();
-    const std::string text =
-        bound.address().is_v6()
-            ? "[" + bound.address().to_string() + "]:" + std::to_string(bound.port())
-            : bound.address().to_string() + ":" + std::to_string(bound.port());
+    std::string text = bound.address().is_v6()
+                           ? "[" + bound.address().to_string() + "]:" + std::to_string(bound.port())
+                           : bound.address().to_string() + ":" + std::to_string(bound.port());
     asio::co_spawn(state_->executor, accept_connections(state_),
                    [](const std::exception_ptr& failure) {
                        if (failure) {

@@ -15,8 +15,8 @@ namespace pglease {
 
 /// Bounds on every request, so no client can hold the server's memory or connections.
 struct http_limits {
-    std::size_t max_header_bytes = 8 * 1024;
-    std::size_t max_body_bytes = 64 * 1024;
+    std::size_t max_header_bytes = std::size_t{8} * 1024;
+    std::size_t max_body_bytes = std::size_t{64} * 1024;
     /// A request's headers and body must arrive within this.
     std::chrono::seconds read_timeout{10};
     /// A keep-alive connection may wait this long for its next request.

@@ -44,7 +44,8 @@ std::optional<std::int64_t> request_fields::integer(const std::string& name, std
     }
     if (found->is_number_unsigned()) {
         const auto value = found->get<std::uint64_t>();
-        if (value > static_cast<std::uint64_t>(max)) {
+        if (value > static_cast<std::uint64_t>(max) ||
+            (min > 0 && value < static_cast<std::uint64_t>(min))) {
             refuse(name + " must be " + range_text(min, max) + ", not " + found->dump());
         }
         return static_cast<std::int64_t>(value);

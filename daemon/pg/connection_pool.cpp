@@ -44,13 +44,15 @@ connection_pool::~connection_pool() {
 asio::awaitable<pooled_connection> connection_pool::acquire() {
     const auto deadline = clock::now() + timeout_;
     for (;;) {
-        while (!idle_.empty()) {
-            connection conn = std::move(idle_.front());
+        // Connections the server closed while they sat idle are dropped here.
+        while (!idle_.empty() && !idle_.front().usable()) {
             idle_.pop_front();
-            if (conn.usable()) {
-                ++borrowed_;
-                co_return pooled_connection(*this, std::move(conn));
-            }
+        }
+        if (!idle_.empty()) {
+            pooled_connection borrowed(*this, std::move(idle_.front()));
+            idle_.pop_front();
+            ++borrowed_;
+            co_return borrowed;
         }
         if (borrowed_ < size_) {
             ++borrowed_;

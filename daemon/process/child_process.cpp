@@ -31,7 +31,7 @@ namespace bp = boost::process::v2;
 using namespace asio::experimental::awaitable_operators;
 
 // Output kept of a finished command: enough for a migration tool's error, bounded for a chatty one.
-constexpr std::size_t max_output = 64 * 1024;
+constexpr std::size_t max_output = std::size_t{64} * 1024;
 
 // Runs in the forked child before exec: own process group, then the unprivileged identity, then
 // the parent-death signal (a change of identity clears it, so it must come last).

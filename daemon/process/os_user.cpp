@@ -9,7 +9,7 @@
 namespace pglease {
 
 std::optional<os_user> find_os_user(const std::string& name) {
-    std::vector<char> buffer(16 * 1024);
+    std::vector<char> buffer(std::size_t{16} * 1024);
     passwd entry{};
     passwd* found = nullptr;
     const int rc = getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
@@ -23,7 +23,7 @@ std::optional<os_user> find_os_user(const std::string& name) {
 }
 
 os_user current_os_user() {
-    std::vector<char> buffer(16 * 1024);
+    std::vector<char> buffer(std::size_t{16} * 1024);
     passwd entry{};
     passwd* found = nullptr;
     const uid_t uid = geteuid();

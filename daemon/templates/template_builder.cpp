@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "broker/lease_types.hpp"
 #include "config/settings.hpp"
 #include "pg/connection.hpp"
 #include "pg/pg_error.hpp"
@@ -24,21 +25,6 @@ std::string read_file(const std::filesystem::path& file) {
         throw build_error("cannot read migration " + file.string());
     }
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string percent_encoded(const std::string& text) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (const unsigned char c : text) {
-        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 0xf];
-        }
-    }
-    return out;
 }
 
 }  // namespace
@@ -76,12 +62,17 @@ asio::awaitable<void> apply_migrations(const template_settings& source,
 asio::awaitable<void> run_migration_command(const template_settings& source,
                                             const build_target& target) {
     const std::string port = std::to_string(target.port);
+    lease_info as_worker;
+    as_worker.host = target.host;
+    as_worker.port = target.port;
+    as_worker.user = target.lease_role;
+    as_worker.password = target.lease_password;
+    as_worker.database = target.database;
+    const std::string dsn = as_worker.dsn();
     child_options options;
     options.working_dir = target.working_dir;
     options.environment = {
-        {"DATABASE_URL", "postgresql://" + percent_encoded(target.lease_role) + ":" +
-                             percent_encoded(target.lease_password) + "@" + target.host + ":" +
-                             port + "/" + percent_encoded(target.database)},
+        {"DATABASE_URL", dsn},
         {"PGHOST", target.host},
         {"PGPORT", port},
         {"PGUSER", target.lease_role},

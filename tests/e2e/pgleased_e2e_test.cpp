@@ -1,14 +1,10 @@
 // Drives the built pgleased binary as a user would: start it, talk to what it started, signal it.
 #include <chrono>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
-#include <grp.h>
-#include <iterator>
 #include <optional>
 #include <regex>
 #include <signal.h>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -18,10 +14,9 @@
 #include "pg/connection.hpp"
 #include "pg/conninfo.hpp"
 #include "process/os_user.hpp"
+#include "support/daemon_process.hpp"
 #include "support/process_table.hpp"
 #include "support/run_async.hpp"
-
-extern char** environ;
 
 namespace pglease {
 namespace {
@@ -29,114 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
-
-std::string slurp(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-fs::path temp_dir(const std::string& name) {
-    const fs::path dir =
-        fs::temp_directory_path() / ("pglease-e2e-" + std::to_string(::getpid()) + "-" + name);
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    // The daemon may run as another user (and as root, its cluster does): let them in.
-    fs::permissions(dir, fs::perms::all);
-    return dir;
-}
-
-// A pgleased process with its stdout and stderr in a file.
-class daemon_process {
-  public:
-    daemon_process(std::vector<std::string> args, const fs::path& log,
-                   const std::optional<os_user>& as_user = std::nullopt,
-                   const fs::path& program = PGLEASED_PATH)
-        : log_(log) {
-        std::vector<std::string> argv{program.string()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        std::vector<char*> raw;
-        for (auto& arg : argv) {
-            raw.push_back(arg.data());
-        }
-        raw.push_back(nullptr);
-        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        if (fd < 0) {
-            throw std::system_error(errno, std::generic_category(), "open " + log.string());
-        }
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            // The child: only async-signal-safe calls until exec.
-            ::dup2(fd, STDOUT_FILENO);
-            ::dup2(fd, STDERR_FILENO);
-            if (as_user) {
-                const gid_t group = as_user->gid;
-                if (::setgroups(1, &group) != 0 || ::setgid(group) != 0 ||
-                    ::setuid(as_user->uid) != 0) {
-                    ::_exit(126);
-                }
-            }
-            ::execve(raw[0], raw.data(), environ);
-            ::_exit(127);
-        }
-        ::close(fd);
-        if (pid_ < 0) {
-            throw std::system_error(errno, std::generic_category(), "fork");
-        }
-    }
-    daemon_process(const daemon_process&) = delete;
-    daemon_process& operator=(const daemon_process&) = delete;
-    ~daemon_process() {
-        if (!exit_status_) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-
-    int pid() const { return pid_; }
-    std::string log() const { return slurp(log_); }
-
-    /// Waits until the log contains `text`; false if the process exited or time ran out first.
-    bool wait_for_log(const std::string& text, std::chrono::seconds limit = 90s) {
-        for (const auto until = clock::now() + limit; clock::now() < until;) {
-            if (log().find(text) != std::string::npos) {
-                return true;
-            }
-            if (exited()) {
-                return log().find(text) != std::string::npos;
-            }
-            std::this_thread::sleep_for(50ms);
-        }
-        return false;
-    }
-
-    bool exited() {
-        if (exit_status_) {
-            return true;
-        }
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-            exit_status_ = status;
-        }
-        return exit_status_.has_value();
-    }
-
-    /// The exit code once it exits within `limit` (-signal if killed), or std::nullopt.
-    std::optional<int> wait_exit(std::chrono::seconds limit = 60s) {
-        for (const auto until = clock::now() + limit; clock::now() < until;) {
-            if (exited()) {
-                return WIFEXITED(*exit_status_) ? WEXITSTATUS(*exit_status_)
-                                                : -WTERMSIG(*exit_status_);
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        return std::nullopt;
-    }
-
-  private:
-    fs::path log_;
-    pid_t pid_ = 0;
-    std::optional<int> exit_status_;
-};
+using test::daemon_process;
+using test::temp_dir;
 
 struct cluster_location {
     std::string socket;
@@ -174,7 +63,7 @@ void run_until_sigterm(const std::vector<std::string>& args, const std::optional
     fs::copy_file(PGLEASED_PATH, program, fs::copy_options::overwrite_existing);
     fs::permissions(program, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                  fs::perms::others_read | fs::perms::others_exec);
-    daemon_process daemon(args, log_file, as_user, program);
+    daemon_process daemon(program, args, log_file, as_user);
     ASSERT_TRUE(daemon.wait_for_log("pgleased ready")) << daemon.log();
     const auto where = location_in(daemon.log());
     ASSERT_TRUE(where) << daemon.log();
@@ -194,11 +83,13 @@ void run_until_sigterm(const std::vector<std::string>& args, const std::optional
 
 TEST(pgleased, help_documents_every_flag) {
     const fs::path dir = temp_dir("help");
-    daemon_process daemon({"--help"}, dir / "out.log");
+    daemon_process daemon(PGLEASED_PATH, {"--help"}, dir / "out.log");
     ASSERT_EQ(daemon.wait_exit(), 0);
     const std::string help = daemon.log();
-    for (const char* flag : {"--data-dir", "--pg-port", "--run-as", "--pg-bin-dir",
-                             "--max-connections", "--log-level", "--version", "--help"}) {
+    for (const char* flag :
+         {"--data-dir", "--pg-port", "--run-as", "--pg-bin-dir", "--max-connections", "--log-level",
+          "--version", "--help", "--config", "--listen", "--token-file", "--prefix",
+          "--max-parallel-clones", "--max-databases"}) {
         EXPECT_NE(help.find(flag), std::string::npos) << "--help does not document " << flag;
     }
     fs::remove_all(dir);
@@ -206,7 +97,7 @@ TEST(pgleased, help_documents_every_flag) {
 
 TEST(pgleased, a_bad_flag_is_a_usage_error) {
     const fs::path dir = temp_dir("badflag");
-    daemon_process daemon({"--pg-port", "0"}, dir / "out.log");
+    daemon_process daemon(PGLEASED_PATH, {"--pg-port", "0"}, dir / "out.log");
     const auto code = daemon.wait_exit();
     ASSERT_TRUE(code);
     EXPECT_NE(*code, 0);
@@ -244,9 +135,10 @@ TEST(pgleased, as_a_normal_user_runs_the_embedded_cluster_until_sigterm) {
 
 TEST(pgleased, a_second_daemon_on_the_same_data_dir_exits_with_a_clear_message) {
     const fs::path dir = temp_dir("second");
-    daemon_process first({"--data-dir", (dir / "data").string()}, dir / "first.log");
+    daemon_process first(PGLEASED_PATH, {"--data-dir", (dir / "data").string()}, dir / "first.log");
     ASSERT_TRUE(first.wait_for_log("pgleased ready")) << first.log();
-    daemon_process second({"--data-dir", (dir / "data").string()}, dir / "second.log");
+    daemon_process second(PGLEASED_PATH, {"--data-dir", (dir / "data").string()},
+                          dir / "second.log");
     const auto code = second.wait_exit(30s);
     ASSERT_TRUE(code) << second.log();
     EXPECT_EQ(*code, 1);
@@ -265,7 +157,7 @@ TEST(pgleased, a_killed_daemon_takes_its_cluster_down_and_a_restart_reuses_the_d
     const fs::path dir = temp_dir("sigkill");
     const std::string data = (dir / "data").string();
     {
-        daemon_process daemon({"--data-dir", data}, dir / "first.log");
+        daemon_process daemon(PGLEASED_PATH, {"--data-dir", data}, dir / "first.log");
         ASSERT_TRUE(daemon.wait_for_log("pgleased ready")) << daemon.log();
         const auto where = location_in(daemon.log());
         ASSERT_TRUE(where);
@@ -280,7 +172,7 @@ TEST(pgleased, a_killed_daemon_takes_its_cluster_down_and_a_restart_reuses_the_d
         EXPECT_TRUE(test::processes_mentioning(pgdata).empty())
             << "postgres kept running after its daemon was killed";
     }
-    daemon_process again({"--data-dir", data}, dir / "second.log");
+    daemon_process again(PGLEASED_PATH, {"--data-dir", data}, dir / "second.log");
     ASSERT_TRUE(again.wait_for_log("pgleased ready")) << again.log();
     const auto where = location_in(again.log());
     ASSERT_TRUE(where);
@@ -294,7 +186,8 @@ TEST(pgleased, a_killed_daemon_takes_its_cluster_down_and_a_restart_reuses_the_d
 
 TEST(pgleased, with_the_demo_config_it_builds_the_demo_template_and_warms_its_pool) {
     const fs::path dir = temp_dir("demo");
-    daemon_process daemon({"--config", PGLEASE_SOURCE_DIR "/deploy/demo/pglease.json", "--data-dir",
+    daemon_process daemon(PGLEASED_PATH,
+                          {"--config", PGLEASE_SOURCE_DIR "/deploy/demo/pglease.json", "--data-dir",
                            (dir / "data").string()},
                           dir / "pgleased.log");
     ASSERT_TRUE(daemon.wait_for_log("pgleased ready")) << daemon.log();
@@ -322,7 +215,8 @@ TEST(pgleased, a_bad_config_file_is_refused_naming_the_key) {
     const fs::path dir = temp_dir("badconfig");
     std::ofstream(dir / "pglease.json")
         << R"({"templates": {"app": {"migrations": ".", "pool": {"min_idle": 9, "max_total": 2}}}})";
-    daemon_process daemon({"--config", (dir / "pglease.json").string()}, dir / "out.log");
+    daemon_process daemon(PGLEASED_PATH, {"--config", (dir / "pglease.json").string()},
+                          dir / "out.log");
     const auto code = daemon.wait_exit();
     ASSERT_TRUE(code);
     EXPECT_EQ(*code, 2);
@@ -337,7 +231,8 @@ TEST(pgleased, an_unreachable_backend_is_reported_at_start) {
     std::ofstream(dir / "pglease.json")
         << R"({"backends": [{"name": "main", "url": "postgresql://admin@127.0.0.1:)" << port
         << R"(/postgres", "lease_password": "x"}], "templates": {"app": {"migrations": "."}}})";
-    daemon_process daemon({"--config", (dir / "pglease.json").string()}, dir / "out.log");
+    daemon_process daemon(PGLEASED_PATH, {"--config", (dir / "pglease.json").string()},
+                          dir / "out.log");
     const auto code = daemon.wait_exit();
     ASSERT_TRUE(code);
     EXPECT_EQ(*code, 1);

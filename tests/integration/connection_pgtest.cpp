@@ -77,6 +77,7 @@ TEST(connection, a_slow_statement_does_not_delay_other_connections_on_the_same_t
         constexpr int queries_each = 20;
         auto slow = co_await connection::connect(db, 10s);
         std::vector<connection> fast;
+        fast.reserve(fast_connections);
         for (int i = 0; i < fast_connections; ++i) {
             fast.push_back(co_await connection::connect(db, 10s));
         }

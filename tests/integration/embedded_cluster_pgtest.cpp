@@ -24,7 +24,7 @@ using test::pg_test_cluster;
 using test::run_async;
 
 fs::path scratch(const std::string& name) {
-    const fs::path dir = fs::path(pg_test_cluster::scratch_dir()) / name;
+    fs::path dir = fs::path(pg_test_cluster::scratch_dir()) / name;
     fs::remove_all(dir);
     return dir;
 }

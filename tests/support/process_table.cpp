@@ -9,9 +9,14 @@ namespace pglease::test {
 
 namespace {
 
+// A process that exits mid-read makes the read fail (ESRCH): it reads as gone.
 std::string slurp(const std::string& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    try {
+        std::ifstream in(file, std::ios::binary);
+        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    } catch (const std::exception&) {
+        return {};
+    }
 }
 
 }  // namespace

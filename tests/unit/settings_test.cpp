@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -18,12 +19,11 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::seconds;
 
-constexpr std::array<const char*, 11> all_variables{
-    "PGLEASE_CONFIG",          "PGLEASE_LISTEN",
-    "PGLEASE_PREFIX",          "PGLEASE_LOG_LEVEL",
-    "PGLEASE_DATA_DIR",        "PGLEASE_PG_PORT",
-    "PGLEASE_RUN_AS",          "PGLEASE_PG_BIN_DIR",
-    "PGLEASE_MAX_CONNECTIONS", "PGLEASE_MAX_PARALLEL_CLONES",
+constexpr std::array<const char*, 13> all_variables{
+    "PGLEASE_TOKEN",        "PGLEASE_TOKEN_FILE",      "PGLEASE_CONFIG",
+    "PGLEASE_LISTEN",       "PGLEASE_PREFIX",          "PGLEASE_LOG_LEVEL",
+    "PGLEASE_DATA_DIR",     "PGLEASE_PG_PORT",         "PGLEASE_RUN_AS",
+    "PGLEASE_PG_BIN_DIR",   "PGLEASE_MAX_CONNECTIONS", "PGLEASE_MAX_PARALLEL_CLONES",
     "PGLEASE_MAX_DATABASES"};
 
 /// Clears every PGLEASE_* variable for the test's duration, so the caller's shell cannot leak in.
@@ -380,10 +380,11 @@ TEST(settings, invalid_input_fails_with_the_key_path_and_the_problem) {
                 {"templates.app.watch[0]: ", "missing.txt\" does not exist"}),
         in_file(R"({"templates": {"app": {"database": "d", "build_timeout_seconds": 1.5}}})",
                 {"templates.app.build_timeout_seconds: expected an integer, got 1.5"}),
-        in_file(R"({"tempaltes": {}})",
-                {"tempaltes: unknown key; known keys: listen, prefix, log_level, data_dir, "
-                 "pg_port, run_as, pg_bin_dir, max_connections, embedded, backends, defaults, "
-                 "templates"}),
+        in_file(
+            R"({"tempaltes": {}})",
+            {"tempaltes: unknown key; known keys: listen, prefix, token_file, log_level, data_dir, "
+             "pg_port, run_as, pg_bin_dir, max_connections, embedded, backends, defaults, "
+             "templates"}),
         in_file(R"({"backends": [{"name": "main"}]})",
                 {"backends[0].url: required", "backends[0].lease_password: required"}),
         in_file(R"({"backends": [{"name": "Main!", "url": "u", "lease_password": "p"}]})",
@@ -406,7 +407,7 @@ TEST(settings, invalid_input_fails_with_the_key_path_and_the_problem) {
                 {R"(--log-level: expected one of trace, debug, info, warn, error, got "loud")"}),
         in_args({"--listen", "localhost"}, {R"(--listen: expected host:port, got "localhost")"}),
         in_args({"--listen", "::1:7432"}, {"--listen: an IPv6 address needs brackets"}),
-        in_args({"--listen", "127.0.0.1:0"}, {"--listen: port must be between 1 and 65535"}),
+        in_args({"--listen", "127.0.0.1:70000"}, {"--listen: port must be between 0 and 65535"}),
         in_args({"--max-parallel-clones", "65"},
                 {"--max-parallel-clones: must be between 1 and 64"}),
         in_args({"--no-such-flag"}, {"--no-such-flag"}),
@@ -453,6 +454,25 @@ TEST(settings, every_problem_is_reported_one_per_line) {
         EXPECT_TRUE(contains(p.err, expected)) << expected << " missing from:\n" << p.err;
     }
     EXPECT_EQ(std::count(p.err.begin(), p.err.end(), '\n'), 4) << p.err;
+}
+
+TEST(settings, the_token_comes_from_its_variable_or_the_first_line_of_a_file) {
+    clean_environment env;
+    EXPECT_TRUE(parse({}).value().token.empty());
+    const fs::path file =
+        fs::temp_directory_path() / ("pglease-token-" + std::to_string(::getpid()));
+    std::ofstream(file) << "from-file\nignored second line\n";
+    const auto from_file = parse({"--token-file", file.string()});
+    ASSERT_TRUE(from_file.ok()) << from_file.err;
+    EXPECT_EQ(from_file.value().token, "from-file");
+    ::setenv("PGLEASE_TOKEN", "from-env", 1);
+    const auto from_env = parse({"--token-file", file.string()});
+    ::unsetenv("PGLEASE_TOKEN");
+    EXPECT_EQ(from_env.value().token, "from-env");
+    fs::remove(file);
+    const auto missing = parse({"--token-file", file.string()});
+    EXPECT_FALSE(missing.ok());
+    EXPECT_TRUE(contains(missing.err, "--token-file: cannot read a token")) << missing.err;
 }
 
 TEST(settings, help_documents_every_flag_its_variable_and_the_precedence) {
