@@ -70,6 +70,9 @@ asio::awaitable<void> backend_shard::stop() {
         for (waiter* w : entry.waiters) {
             w->wakeup.cancel();
         }
+        for (waiter* w : entry.build_waiters) {
+            w->wakeup.cancel();
+        }
     }
     // Background work holds pointers into this shard: wait until all of it has ended.
     for (int i = 0; background_tasks_ > 0 && i < 3000; ++i) {

@@ -185,6 +185,10 @@ class backend_shard {
     boost::asio::awaitable<void> drop_clone(template_pool& pool, std::string name);
     boost::asio::awaitable<void> drop_template_database(std::string name);
     void queue_drop(template_pool& pool, clone& c);
+    /// True when `name` is a template database some version, build or pool still needs.
+    bool template_database_in_use(const std::string& name) const;
+    /// Hands idle clones to waiting workers (after memory was rebuilt from the catalog).
+    void serve_waiters();
     void became_idle(template_pool& pool, clone& c);
     void retire_empty_pools();
     template_pool* pool_of(const std::string& template_name, const std::string& fingerprint);

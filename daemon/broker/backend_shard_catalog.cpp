@@ -171,6 +171,8 @@ asio::awaitable<void> backend_shard::reconcile() {
         remove_orphaned_files(live);
     }
     retire_empty_pools();
+    // Workers that asked while memory was being rebuilt are first in line for adopted clones.
+    serve_waiters();
 }
 
 void backend_shard::remove_orphaned_files(const std::set<std::string>& live_oids) {

@@ -49,9 +49,14 @@ asio::awaitable<lease_info> backend_shard::acquire(std::string template_name,
     me.wakeup.expires_after(wait);
     entry.waiters.push_back(&me);
     const auto position = std::prev(entry.waiters.end());
+    const auto generation = generation_;
     schedule();
     boost::system::error_code ignored;
     co_await me.wakeup.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    if (me.granted != nullptr && generation != generation_) {
+        // Granted from memory that has since been thrown away: the clone is the catalog's now.
+        throw broker_error("backend_down", "backend " + endpoint_.name + " restarted", 1s);
+    }
     if (me.granted != nullptr) {
         co_return co_await grant(entry, *me.pool, *me.granted, request, ttl);
     }
@@ -109,10 +114,11 @@ asio::awaitable<lease_info> backend_shard::grant(template_entry& entry, template
     c.lease_key = record.key;
     catalog_comment comment = clone_comment(pool, c);
     comment.lease = record;
+    const std::string database = c.name;  // c may be gone once an await returns
     std::exception_ptr failure;
     try {
         // The catalog knows of the lease before the worker does.
-        co_await write_comment(c.name, comment);
+        co_await write_comment(database, comment);
     } catch (...) {
         failure = std::current_exception();
     }
@@ -180,6 +186,7 @@ asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
     const auto generation = generation_;
     template_pool& pool = *lease.pool;
     clone& c = *lease.db;
+    const std::string database = c.name;  // c may be gone once an await returns
     const auto& entry = templates_.at(pool.template_name());
     const lease_settings limits = entry.settings ? entry.settings->lease : config_.default_lease;
     spdlog::debug("template={} db={} lease={} released mode={}", pool.template_name(), c.name,
@@ -192,10 +199,11 @@ asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
         bool clean = true;
         try {
             // The next worker gets a database nobody is still connected to.
-            co_await terminate_sessions(c.name);
-            co_await write_comment(c.name, clone_comment(pool, c));
+            const catalog_comment idle = clone_comment(pool, c);
+            co_await terminate_sessions(database);
+            co_await write_comment(database, idle);
         } catch (const pg::pg_error& e) {
-            spdlog::warn("db={} cannot be reused, recycling it: {}", c.name, e.what());
+            spdlog::warn("db={} cannot be reused, recycling it: {}", database, e.what());
             clean = false;
         }
         if (generation != generation_) {
@@ -217,9 +225,9 @@ asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
         kept_[c.name] = &pool;
         add_deadline(*c.kept_until, deadline_kind::keep_expiry, c.name);
         try {
-            co_await write_comment(c.name, clone_comment(pool, c));
+            co_await write_comment(database, clone_comment(pool, c));
         } catch (const pg::pg_error& e) {
-            spdlog::warn("db={} kept, but the catalog could not record it: {}", c.name, e.what());
+            spdlog::warn("db={} kept, but the catalog could not record it: {}", database, e.what());
         }
         co_return;
     }
@@ -228,14 +236,14 @@ asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
     catalog_comment comment = clone_comment(pool, c);
     comment.released = true;
     try {
-        co_await write_comment(c.name, comment);
+        co_await write_comment(database, comment);
     } catch (const pg::pg_error& e) {
-        spdlog::warn("db={} released, but the catalog could not record it: {}", c.name, e.what());
+        spdlog::warn("db={} released, but the catalog could not record it: {}", database, e.what());
     }
     if (generation != generation_) {
         co_return;
     }
-    drop_queue_.emplace_back(&pool, c.name);
+    drop_queue_.emplace_back(&pool, database);
     schedule();
 }
 

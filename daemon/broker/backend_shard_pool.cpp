@@ -17,6 +17,9 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
+// CREATE and DROP DATABASE of a large template take a while, FILE_COPY on disk longest.
+constexpr std::chrono::milliseconds long_operation{std::chrono::minutes(10)};
+
 // After a failed clone or drop, the backend gets a rest: 1 s, 2 s ... up to 30 s.
 std::chrono::seconds operation_backoff(int failures) {
     return doubling_backoff(failures, 30s);
@@ -146,19 +149,33 @@ asio::awaitable<void> backend_shard::create_clone(template_pool& pool) {
     const auto* entry = &templates_.at(pool.template_name());
     const std::string strategy = entry->settings ? entry->settings->pool.strategy : "FILE_COPY";
     const auto started = steady::now();
+    // Everything read from the pool is read now: after an await the pool may be gone.
+    const std::string source = pool.template_database();
+    const std::string comment = encode_catalog_comment(clone_comment(pool, c));
     std::string failure;
+    bool name_taken = false;
     try {
         auto conn = co_await operations_->acquire();
         co_await conn->exec("CREATE DATABASE " + conn->quote_identifier(name) + " OWNER " +
-                            conn->quote_identifier(endpoint_.lease_role) + " TEMPLATE " +
-                            conn->quote_identifier(pool.template_database()) + " STRATEGY " +
-                            strategy);
+                                conn->quote_identifier(endpoint_.lease_role) + " TEMPLATE " +
+                                conn->quote_identifier(source) + " STRATEGY " + strategy,
+                            long_operation);
         co_await conn->exec("COMMENT ON DATABASE " + conn->quote_identifier(name) + " IS " +
-                            conn->quote_literal(encode_catalog_comment(clone_comment(pool, c))));
+                            conn->quote_literal(comment));
+    } catch (const pg::duplicate_object_error& e) {
+        failure = e.what();
+        name_taken = true;
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }
     if (generation != generation_) {
+        co_return;
+    }
+    if (name_taken) {
+        // Another database holds the name: it is not this clone, so not this clone's to drop.
+        spdlog::warn("template={} db={} exists already; skipping the name", pool.template_name(),
+                     name);
+        pool.remove(c);
         co_return;
     }
     if (!failure.empty()) {
@@ -186,8 +203,9 @@ asio::awaitable<void> backend_shard::drop_clone(template_pool& pool, std::string
     std::string failure;
     try {
         auto conn = co_await operations_->acquire();
-        co_await conn->exec("DROP DATABASE IF EXISTS " + conn->quote_identifier(name) +
-                            " WITH (FORCE)");
+        co_await conn->exec(
+            "DROP DATABASE IF EXISTS " + conn->quote_identifier(name) + " WITH (FORCE)",
+            long_operation);
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }
@@ -221,10 +239,16 @@ asio::awaitable<void> backend_shard::drop_template_database(std::string name) {
         auto kind = co_await conn->query(
             "SELECT datistemplate AND datconnlimit <> -2 FROM pg_database WHERE datname = $1",
             name);
+        // Queued a while ago, the name may be a live template again (rebuilt, or a new client
+        // build): then it is not ours to drop any more. Checked with no wait before the DROP.
+        if (generation == generation_ && template_database_in_use(name)) {
+            spdlog::info("backend={} db={} is in use again; not dropping it", endpoint_.name, name);
+            co_return;
+        }
         if (kind.rows() == 1 && kind.value(0, 0) == "t") {
             co_await conn->exec("ALTER DATABASE " + quoted + " IS_TEMPLATE false");
         }
-        co_await conn->exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)");
+        co_await conn->exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)", long_operation);
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }
@@ -242,12 +266,48 @@ asio::awaitable<void> backend_shard::drop_template_database(std::string name) {
     spdlog::info("backend={} db={} dropped", endpoint_.name, name);
 }
 
+bool backend_shard::template_database_in_use(const std::string& name) const {
+    for (const auto& [template_name, entry] : templates_) {
+        if ((entry.current && entry.current->template_database() == name) ||
+            (entry.build && entry.build->database == name)) {
+            return true;
+        }
+        if (entry.building && !entry.wanted_fingerprint.empty() &&
+            template_database_name(config_.prefix, entry.name, entry.wanted_fingerprint) == name) {
+            return true;
+        }
+        for (const auto& pool : entry.draining) {
+            if (pool->template_database() == name) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+void backend_shard::serve_waiters() {
+    for (auto& [name, entry] : templates_) {
+        while (entry.current && !entry.waiters.empty()) {
+            clone* idle = entry.current->oldest_idle();
+            if (idle == nullptr) {
+                break;
+            }
+            became_idle(*entry.current, *idle);
+        }
+    }
+}
+
 void backend_shard::queue_drop(template_pool& pool, clone& c) {
     pool.move(c, clone_state::dropping);
     drop_queue_.emplace_back(&pool, c.name);
 }
 
 void backend_shard::became_idle(template_pool& pool, clone& c) {
+    if (pool.current_phase() == template_pool::phase::draining) {
+        // Its version was replaced meanwhile (a reuse or a clone that took a while).
+        queue_drop(pool, c);
+        return;
+    }
     pool.move(c, clone_state::idle);
     auto& entry = templates_.at(pool.template_name());
     if (entry.current.get() != &pool || entry.waiters.empty()) {

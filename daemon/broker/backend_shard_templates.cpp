@@ -251,6 +251,18 @@ asio::awaitable<void> backend_shard::seal_template(std::string database, std::st
 }
 
 void backend_shard::promote(template_entry& entry, std::unique_ptr<template_pool> ready) {
+    // A version that comes back (A -> B -> A) while its old pool still drains: that pool, with its
+    // leased clones and its sequence, is the version again. A second pool would reuse its clone
+    // names and its template database.
+    for (auto it = entry.draining.begin(); it != entry.draining.end(); ++it) {
+        if ((*it)->fingerprint() == ready->fingerprint() &&
+            (*it)->template_database() == ready->template_database()) {
+            ready = std::move(*it);
+            entry.draining.erase(it);
+            ready->set_phase(template_pool::phase::ready);
+            break;
+        }
+    }
     if (entry.current) {
         spdlog::info("template={} version {} replaced by {}; draining", entry.name,
                      short_fingerprint(entry.current->fingerprint()),

@@ -92,7 +92,7 @@ json build_json(const build_info& build) {
 http_response json_response(int status, const json& body) {
     http_response response;
     response.status = status;
-    response.body = body.dump();
+    response.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
     return response;
 }
 

@@ -50,7 +50,8 @@ asio::ip::address resolve_host(const std::string& host) {
 }
 
 std::string error_body(const std::string& code, const std::string& message) {
-    return nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
+    return nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace

@@ -164,6 +164,41 @@ TEST(broker_recovery, a_new_fingerprint_serves_new_leases_and_the_old_version_dr
     }
 }
 
+TEST(broker_recovery, a_version_that_comes_back_while_it_drains_keeps_its_leased_clones) {
+    broker_harness h;
+    h.add_migrations_template("app", schema).pool.min_idle = 2;
+    h.start();
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
+    const std::string version_a = h.engine().status("app")->fingerprint;
+    auto held = h.run([&] { return h.engine().acquire("app", quick()); });
+    const auto held_oid =
+        h.admin_value("SELECT oid FROM pg_database WHERE datname = $1", held.database);
+
+    h.write_migration("app", "0002_b.sql", "CREATE TABLE b_only (id int);");
+    ASSERT_TRUE(h.wait_until([&] {
+        return h.engine().status("app")->fingerprint != version_a && pool_settled(h, "app", 2);
+    }));
+    h.write_migration("app", "0002_b.sql", "");  // back to version A
+    ASSERT_TRUE(h.wait_until([&] {
+        return h.engine().status("app")->fingerprint == version_a && pool_settled(h, "app", 2);
+    }));
+    // The clone leased under A is untouched, and new clones of A never take its name.
+    EXPECT_EQ(h.admin_value("SELECT oid FROM pg_database WHERE datname = $1", held.database),
+              held_oid);
+    for (int i = 0; i < 4; ++i) {
+        auto fresh = h.run([&] { return h.engine().acquire("app", quick()); });
+        EXPECT_NE(fresh.database, held.database);
+        EXPECT_EQ(fresh.fingerprint, version_a);
+        h.run([&] { return h.engine().release(fresh.id, release_mode::recycle, std::nullopt); });
+    }
+    h.run([&] { return h.engine().release(held.id, release_mode::reuse, std::nullopt); });
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
+    h.run_for(500ms);
+    EXPECT_TRUE(pool_settled(h, "app", 2));
+    EXPECT_EQ(h.managed_databases().size(), 3u) << "a version's databases leaked or vanished";
+    EXPECT_TRUE(h.engine().ready());
+}
+
 TEST(broker_recovery, a_second_broker_waits_as_a_standby_and_takes_over) {
     broker_harness first;
     first.add_migrations_template("app", schema).pool.min_idle = 1;
