@@ -1,5 +1,6 @@
 #include "daemon.hpp"
 
+#include <cstdlib>
 #include <signal.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -49,6 +50,7 @@ int run_daemon(const settings& options) {
     // Registered before anything starts, so a signal during startup is not lost.
     asio::signal_set signals(io, SIGINT, SIGTERM);
     int exit_code = 0;
+    bool abandoned = false;
 
     asio::co_spawn(
         io,
@@ -108,6 +110,9 @@ int run_daemon(const settings& options) {
             }
             co_await server.stop();
             co_await engine.stop();
+            // Work that outlived the grace period (a long migration command, a hung backend)
+            // holds pointers into the engine: the process ends without unwinding it.
+            abandoned = engine.pending_tasks() > 0;
             if (cluster) {
                 co_await cluster->stop();
             }
@@ -116,6 +121,9 @@ int run_daemon(const settings& options) {
             }
         },
         [&](const std::exception_ptr& failure) {
+            if (abandoned) {
+                io.stop();  // nothing more may run: what is left points into the engine
+            }
             if (!failure) {
                 return;
             }
@@ -127,6 +135,11 @@ int run_daemon(const settings& options) {
             exit_code = 1;
         });
     io.run();
+    if (abandoned) {
+        spdlog::warn("background work still running at exit; leaving it to the kernel");
+        spdlog::shutdown();
+        std::_Exit(exit_code);
+    }
     return exit_code;
 }
 

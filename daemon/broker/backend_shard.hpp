@@ -95,6 +95,8 @@ class backend_shard {
     /// Every database of ours on the backend (templates and clones, any state).
     std::size_t managed_databases() const noexcept;
     const backend_endpoint& endpoint() const noexcept { return endpoint_; }
+    /// Background tasks still running (after stop(): those that outlived its grace period).
+    int pending_tasks() const noexcept { return background_tasks_; }
 
   private:
     struct waiter {

@@ -177,6 +177,14 @@ std::vector<template_status> broker::templates() const {
     return all;
 }
 
+int broker::pending_tasks() const {
+    int pending = 0;
+    for (const auto& shard : shards_) {
+        pending += shard->pending_tasks();
+    }
+    return pending;
+}
+
 bool broker::ready() const {
     for (const auto& shard : shards_) {
         if (!shard->up()) {

@@ -65,6 +65,8 @@ class broker {
     std::vector<template_status> templates() const;
     /// True when every backend is up and every configured template has a ready version.
     bool ready() const;
+    /// Background tasks still running over every backend.
+    int pending_tasks() const;
     /// The shards, one per backend.
     const std::vector<std::unique_ptr<backend_shard>>& shards() const noexcept { return shards_; }
 
