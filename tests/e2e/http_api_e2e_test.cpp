@@ -115,6 +115,7 @@ TEST(http_api, eight_concurrent_workers_get_isolated_databases_with_the_template
     std::set<std::string> databases;
     std::vector<std::string> problems;
     std::vector<std::thread> workers;
+    workers.reserve(8);
     for (int w = 0; w < 8; ++w) {
         workers.emplace_back([&, w] {
             try {
@@ -124,7 +125,7 @@ TEST(http_api, eight_concurrent_workers_get_isolated_databases_with_the_template
                 {
                     std::lock_guard lock(guard);
                     if (!databases.insert(lease["database"].get<std::string>()).second) {
-                        problems.push_back("database handed to two workers");
+                        problems.emplace_back("database handed to two workers");
                     }
                 }
                 const std::string dsn = lease["dsn"];
@@ -135,17 +136,17 @@ TEST(http_api, eight_concurrent_workers_get_isolated_databases_with_the_template
                 const auto seen = query_as_worker(dsn, "SELECT worker FROM markers");
                 if (seen != std::vector<std::string>{std::to_string(w)}) {
                     std::lock_guard lock(guard);
-                    problems.push_back("worker " + std::to_string(w) + " saw " +
-                                       std::to_string(seen.size()) + " markers");
+                    problems.emplace_back("worker " + std::to_string(w) + " saw " +
+                                          std::to_string(seen.size()) + " markers");
                 }
                 const auto released = client.del("/v1/leases/" + lease["id"].get<std::string>());
                 if (released.status != 204) {
                     std::lock_guard lock(guard);
-                    problems.push_back("release answered " + std::to_string(released.status));
+                    problems.emplace_back("release answered " + std::to_string(released.status));
                 }
             } catch (const std::exception& e) {
                 std::lock_guard lock(guard);
-                problems.push_back(e.what());
+                problems.emplace_back(e.what());
             }
         });
     }
@@ -254,6 +255,7 @@ TEST(http_api, four_callers_of_a_new_fingerprint_get_one_builder_and_the_same_ve
     std::vector<json> answers;
     std::vector<int> statuses;
     std::vector<std::thread> callers;
+    callers.reserve(4);
     for (int c = 0; c < 4; ++c) {
         callers.emplace_back([&] {
             http_client client("127.0.0.1", daemon.port());

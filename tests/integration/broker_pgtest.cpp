@@ -19,17 +19,21 @@ using namespace std::chrono_literals;
 using test::broker_harness;
 using test::pg_test_cluster;
 
-const std::map<std::string, std::string> schema{
-    {"0001_accounts.sql",
-     "CREATE TABLE accounts (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE);\n"
-     "CREATE TABLE orders (id bigserial PRIMARY KEY, account_id bigint NOT NULL REFERENCES "
-     "accounts(id));\n"},
-    {"0002_trigger.sql",
-     "CREATE FUNCTION lower_email() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.email := "
-     "lower(NEW.email); RETURN NEW; END $$;\n"
-     "CREATE TRIGGER accounts_lower BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION "
-     "lower_email();\n"},
-};
+// A function, so a throwing initializer cannot escape before main.
+const std::map<std::string, std::string>& schema() {
+    static const std::map<std::string, std::string> files{
+        {"0001_accounts.sql",
+         "CREATE TABLE accounts (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE);\n"
+         "CREATE TABLE orders (id bigserial PRIMARY KEY, account_id bigint NOT NULL REFERENCES "
+         "accounts(id));\n"},
+        {"0002_trigger.sql",
+         "CREATE FUNCTION lower_email() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.email := "
+         "lower(NEW.email); RETURN NEW; END $$;\n"
+         "CREATE TRIGGER accounts_lower BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION "
+         "lower_email();\n"},
+    };
+    return files;
+}
 
 acquire_request quick(std::chrono::seconds wait = 30s) {
     acquire_request request;
@@ -55,7 +59,7 @@ bool pool_settled(broker_harness& h, const std::string& name, std::size_t idle) 
 
 TEST(broker, a_migrations_template_builds_and_its_pool_fills_to_min_idle) {
     broker_harness h;
-    h.add_migrations_template("app", schema).pool.min_idle = 3;
+    h.add_migrations_template("app", schema()).pool.min_idle = 3;
     h.start();
     ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 3); }));
     auto status = *h.engine().status("app");
@@ -135,7 +139,7 @@ TEST(broker, a_command_template_runs_with_database_url_and_pg_variables) {
 
 TEST(broker, a_broken_migration_fails_naming_the_file_and_recovers_once_fixed) {
     broker_harness h;
-    auto files = schema;
+    auto files = schema();
     files["0003_broken.sql"] = "CREATE TABLE broken (x no_such_type);";
     h.add_migrations_template("app", files).pool.min_idle = 1;
     h.start();
@@ -163,7 +167,7 @@ TEST(broker, a_broken_migration_fails_naming_the_file_and_recovers_once_fixed) {
 
 TEST(broker, sixteen_workers_and_five_hundred_leases_never_share_a_database) {
     broker_harness h;
-    auto& settings = h.add_migrations_template("app", schema);
+    auto& settings = h.add_migrations_template("app", schema());
     settings.pool.min_idle = 2;
     settings.pool.max_total = 8;
     h.endpoint().max_parallel_clones = 4;
@@ -181,6 +185,7 @@ TEST(broker, sixteen_workers_and_five_hundred_leases_never_share_a_database) {
             // One statement at a time per connection: the workers share a small pool.
             pg::connection_pool admins(pg_test_cluster::cluster().admin_conninfo(), 4, 30s);
             std::vector<std::function<asio::awaitable<void>()>> tasks;
+            tasks.reserve(workers);
             for (int w = 0; w < workers; ++w) {
                 tasks.emplace_back([&, w]() -> asio::awaitable<void> {
                     while (started < total_leases) {
@@ -234,7 +239,7 @@ TEST(broker, sixteen_workers_and_five_hundred_leases_never_share_a_database) {
 
 TEST(broker, an_exhausted_pool_makes_workers_wait_in_order_and_then_says_why) {
     broker_harness h;
-    auto& settings = h.add_migrations_template("app", schema);
+    auto& settings = h.add_migrations_template("app", schema());
     settings.pool.min_idle = 1;
     settings.pool.max_total = 1;
     h.start();
@@ -277,12 +282,13 @@ TEST(broker, an_exhausted_pool_makes_workers_wait_in_order_and_then_says_why) {
 TEST(broker, the_database_cap_holds_over_every_template) {
     broker_harness h;
     h.endpoint().max_databases = 4;
-    h.add_migrations_template("app", schema).pool.min_idle = 10;
+    h.add_migrations_template("app", schema()).pool.min_idle = 10;
     h.start();
     ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 3); }));
     h.run_for(500ms);
     EXPECT_EQ(h.managed_databases().size(), 4u) << "3 clones and the template, never more";
     std::vector<lease_info> leases;
+    leases.reserve(3);
     for (int i = 0; i < 3; ++i) {
         leases.push_back(h.run([&] { return h.engine().acquire("app", quick()); }));
     }
@@ -297,7 +303,7 @@ TEST(broker, the_database_cap_holds_over_every_template) {
 
 TEST(broker, an_expired_lease_is_recycled_within_a_second_while_a_session_is_connected) {
     broker_harness h;
-    h.add_migrations_template("app", schema).pool.min_idle = 1;
+    h.add_migrations_template("app", schema()).pool.min_idle = 1;
     h.start();
     ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 1); }));
     acquire_request request = quick();
@@ -327,7 +333,7 @@ TEST(broker, an_expired_lease_is_recycled_within_a_second_while_a_session_is_con
 
 TEST(broker, renew_moves_expiry_within_max_ttl) {
     broker_harness h;
-    auto& settings = h.add_migrations_template("app", schema);
+    auto& settings = h.add_migrations_template("app", schema());
     settings.pool.min_idle = 1;
     settings.lease.max_ttl = 3s;
     h.start();
@@ -346,7 +352,7 @@ TEST(broker, renew_moves_expiry_within_max_ttl) {
 
 TEST(broker, reuse_returns_the_same_clone_to_idle_without_a_drop) {
     broker_harness h;
-    auto& settings = h.add_migrations_template("app", schema);
+    auto& settings = h.add_migrations_template("app", schema());
     settings.pool.min_idle = 1;
     settings.pool.max_total = 1;
     h.start();
@@ -369,7 +375,7 @@ TEST(broker, reuse_returns_the_same_clone_to_idle_without_a_drop) {
 
 TEST(broker, keep_retains_the_clone_until_its_cap_then_drops_it) {
     broker_harness h;
-    auto& settings = h.add_migrations_template("app", schema);
+    auto& settings = h.add_migrations_template("app", schema());
     settings.pool.min_idle = 1;
     settings.lease.max_keep = 2s;
     h.start();
@@ -393,7 +399,7 @@ TEST(broker, keep_retains_the_clone_until_its_cap_then_drops_it) {
 
 TEST(broker, unknown_templates_and_leases_are_refused_by_name) {
     broker_harness h;
-    h.add_migrations_template("app", schema).pool.min_idle = 0;
+    h.add_migrations_template("app", schema()).pool.min_idle = 0;
     h.start();
     try {
         h.run([&] { return h.engine().acquire("nope", quick()); });

@@ -17,9 +17,13 @@ using namespace std::chrono_literals;
 using test::broker_harness;
 using test::pg_test_cluster;
 
-const std::map<std::string, std::string> schema{
-    {"0001_items.sql", "CREATE TABLE items (id serial PRIMARY KEY, name text);"},
-};
+// A function, so a throwing initializer cannot escape before main.
+const std::map<std::string, std::string>& schema() {
+    static const std::map<std::string, std::string> files{
+        {"0001_items.sql", "CREATE TABLE items (id serial PRIMARY KEY, name text);"},
+    };
+    return files;
+}
 
 acquire_request quick(std::chrono::seconds ttl = 600s) {
     acquire_request request;
@@ -41,7 +45,7 @@ bool exists(broker_harness& h, const std::string& database) {
 
 TEST(broker_recovery, a_crashed_broker_is_replaced_without_losing_a_lease_or_leaking_a_database) {
     broker_harness h;
-    h.add_migrations_template("app", schema).pool.min_idle = 2;
+    h.add_migrations_template("app", schema()).pool.min_idle = 2;
     h.start();
     ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
     auto kept_alive = h.run([&] { return h.engine().acquire("app", quick()); });
@@ -98,8 +102,8 @@ TEST(broker_recovery, a_crashed_broker_is_replaced_without_losing_a_lease_or_lea
 
 TEST(broker_recovery, a_half_built_template_and_unconfigured_versions_are_dropped) {
     broker_harness h;
-    h.add_migrations_template("app", schema).pool.min_idle = 1;
-    h.add_migrations_template("retired", schema).pool.min_idle = 1;
+    h.add_migrations_template("app", schema()).pool.min_idle = 1;
+    h.add_migrations_template("retired", schema()).pool.min_idle = 1;
     h.start();
     ASSERT_TRUE(
         h.wait_until([&] { return pool_settled(h, "app", 1) && pool_settled(h, "retired", 1); }));
@@ -128,7 +132,7 @@ TEST(broker_recovery, a_half_built_template_and_unconfigured_versions_are_droppe
 
 TEST(broker_recovery, a_new_fingerprint_serves_new_leases_and_the_old_version_drains) {
     broker_harness h;
-    h.add_migrations_template("app", schema).pool.min_idle = 2;
+    h.add_migrations_template("app", schema()).pool.min_idle = 2;
     h.start();
     ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
     const std::string old_fingerprint = h.engine().status("app")->fingerprint;
@@ -166,7 +170,7 @@ TEST(broker_recovery, a_new_fingerprint_serves_new_leases_and_the_old_version_dr
 
 TEST(broker_recovery, a_version_that_comes_back_while_it_drains_keeps_its_leased_clones) {
     broker_harness h;
-    h.add_migrations_template("app", schema).pool.min_idle = 2;
+    h.add_migrations_template("app", schema()).pool.min_idle = 2;
     h.start();
     ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
     const std::string version_a = h.engine().status("app")->fingerprint;
@@ -201,7 +205,7 @@ TEST(broker_recovery, a_version_that_comes_back_while_it_drains_keeps_its_leased
 
 TEST(broker_recovery, a_second_broker_waits_as_a_standby_and_takes_over) {
     broker_harness first;
-    first.add_migrations_template("app", schema).pool.min_idle = 1;
+    first.add_migrations_template("app", schema()).pool.min_idle = 1;
     first.start();
     ASSERT_TRUE(first.wait_until([&] { return pool_settled(first, "app", 1); }));
     auto lease = first.run([&] { return first.engine().acquire("app", quick()); });

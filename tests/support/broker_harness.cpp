@@ -16,9 +16,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using abandoned_broker = std::pair<std::unique_ptr<asio::io_context>, std::unique_ptr<broker>>;
+
 // Crashed brokers stay here, reachable and never touched again, as a dead process's memory.
-std::vector<std::pair<std::unique_ptr<asio::io_context>, std::unique_ptr<broker>>>* graveyard =
-    new std::vector<std::pair<std::unique_ptr<asio::io_context>, std::unique_ptr<broker>>>();
+std::vector<abandoned_broker>& graveyard() {
+    static auto* kept = new std::vector<abandoned_broker>();
+    return *kept;
+}
 
 }  // namespace
 
@@ -84,7 +88,7 @@ void broker_harness::stop() {
 }
 
 void broker_harness::crash() {
-    graveyard->emplace_back(std::move(io_), std::move(engine_));
+    graveyard().emplace_back(std::move(io_), std::move(engine_));
     io_ = std::make_unique<asio::io_context>();
     admin_value(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
