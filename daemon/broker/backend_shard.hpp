@@ -187,6 +187,10 @@ class backend_shard {
     boost::asio::awaitable<void> drop_clone(template_pool& pool, std::string name);
     boost::asio::awaitable<void> drop_template_database(std::string name);
     void queue_drop(template_pool& pool, clone& c);
+    /// Drops database `name` (un-marking it as a template first); with `unless_in_use`, not when
+    /// some version, build or pool needs it again. False when it was left alone.
+    boost::asio::awaitable<bool> drop_database(pg::connection& conn, std::string name,
+                                               bool unless_in_use);
     /// True when `name` is a template database some version, build or pool still needs.
     bool template_database_in_use(const std::string& name) const;
     /// Hands idle clones to waiting workers (after memory was rebuilt from the catalog).

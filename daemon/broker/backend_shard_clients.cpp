@@ -89,7 +89,7 @@ asio::awaitable<client_template_outcome> backend_shard::ensure_client_template(
     try {
         auto conn = co_await operations_->acquire();
         const std::string quoted = conn->quote_identifier(database);
-        co_await conn->exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)");
+        co_await drop_database(*conn, database, false);
         co_await conn->exec("CREATE DATABASE " + quoted + " OWNER " +
                             conn->quote_identifier(endpoint_.lease_role) + " TEMPLATE template0");
         co_await conn->exec("COMMENT ON DATABASE " + quoted + " IS " +

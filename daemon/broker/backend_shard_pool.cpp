@@ -233,22 +233,10 @@ asio::awaitable<void> backend_shard::drop_template_database(std::string name) {
     std::string failure;
     try {
         auto conn = co_await operations_->acquire();
-        const std::string quoted = conn->quote_identifier(name);
-        // A template cannot be dropped while marked one; an invalid database (an interrupted
-        // drop) cannot be altered at all (the server ends the session), only dropped.
-        auto kind = co_await conn->query(
-            "SELECT datistemplate AND datconnlimit <> -2 FROM pg_database WHERE datname = $1",
-            name);
-        // Queued a while ago, the name may be a live template again (rebuilt, or a new client
-        // build): then it is not ours to drop any more. Checked with no wait before the DROP.
-        if (generation == generation_ && template_database_in_use(name)) {
+        if (!co_await drop_database(*conn, name, generation == generation_)) {
             spdlog::info("backend={} db={} is in use again; not dropping it", endpoint_.name, name);
             co_return;
         }
-        if (kind.rows() == 1 && kind.value(0, 0) == "t") {
-            co_await conn->exec("ALTER DATABASE " + quoted + " IS_TEMPLATE false");
-        }
-        co_await conn->exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)", long_operation);
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }
@@ -264,6 +252,25 @@ asio::awaitable<void> backend_shard::drop_template_database(std::string name) {
         co_return;
     }
     spdlog::info("backend={} db={} dropped", endpoint_.name, name);
+}
+
+asio::awaitable<bool> backend_shard::drop_database(pg::connection& conn, std::string name,
+                                                   bool unless_in_use) {
+    const std::string quoted = conn.quote_identifier(name);
+    // A template cannot be dropped while marked one; an invalid database (an interrupted drop)
+    // cannot be altered at all (the server ends the session), only dropped.
+    auto kind = co_await conn.query(
+        "SELECT datistemplate AND datconnlimit <> -2 FROM pg_database WHERE datname = $1", name);
+    // A drop queued a while ago may find the name a live template again (rebuilt, or a new
+    // client build): then it is not ours to drop. Checked with no wait before the DROP.
+    if (unless_in_use && template_database_in_use(name)) {
+        co_return false;
+    }
+    if (kind.rows() == 1 && kind.value(0, 0) == "t") {
+        co_await conn.exec("ALTER DATABASE " + quoted + " IS_TEMPLATE false");
+    }
+    co_await conn.exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)", long_operation);
+    co_return true;
 }
 
 bool backend_shard::template_database_in_use(const std::string& name) const {

@@ -141,14 +141,8 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
             const std::string name = conn->quote_identifier(database);
             const std::string owner = conn->quote_identifier(
                 source.lease_role.empty() ? endpoint_.lease_role : source.lease_role);
-            // A leftover of an earlier attempt (a template cannot be dropped while marked one).
-            auto leftover = co_await conn->query(
-                "SELECT datistemplate AND datconnlimit <> -2 FROM pg_database WHERE datname = $1",
-                database);
-            if (leftover.rows() == 1 && leftover.value(0, 0) == "t") {
-                co_await conn->exec("ALTER DATABASE " + name + " IS_TEMPLATE false");
-            }
-            co_await conn->exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+            // A leftover of an earlier attempt.
+            co_await drop_database(*conn, database, false);
             const std::string from = source.kind == source_kind::database
                                          ? conn->quote_identifier(source.database)
                                          : std::string("template0");

@@ -67,8 +67,6 @@ class broker {
     bool ready() const;
     /// Background tasks still running over every backend.
     int pending_tasks() const;
-    /// The shards, one per backend.
-    const std::vector<std::unique_ptr<backend_shard>>& shards() const noexcept { return shards_; }
 
   private:
     backend_shard* shard_holding(const std::string& id) const;

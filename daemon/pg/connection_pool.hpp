@@ -48,9 +48,6 @@ class connection_pool {
     /// Closes idle connections (after the server restarted, they are all dead).
     void clear_idle() noexcept;
 
-    /// Connections open or being opened, idle or borrowed.
-    std::size_t open() const noexcept { return borrowed_ + idle_.size(); }
-
   private:
     friend class pooled_connection;
     void give_back(connection conn) noexcept;

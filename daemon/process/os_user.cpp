@@ -22,17 +22,6 @@ std::optional<os_user> find_os_user(const std::string& name) {
     return os_user{found->pw_name, found->pw_uid, found->pw_gid};
 }
 
-os_user current_os_user() {
-    std::vector<char> buffer(std::size_t{16} * 1024);
-    passwd entry{};
-    passwd* found = nullptr;
-    const uid_t uid = geteuid();
-    if (getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) {
-        return os_user{std::to_string(uid), uid, getegid()};
-    }
-    return os_user{found->pw_name, found->pw_uid, found->pw_gid};
-}
-
 bool running_as_root() noexcept {
     return geteuid() == 0;
 }

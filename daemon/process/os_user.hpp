@@ -17,9 +17,6 @@ struct os_user {
 /// Looks up `name` in the password database; std::nullopt when there is no such user.
 std::optional<os_user> find_os_user(const std::string& name);
 
-/// The account this process runs as.
-os_user current_os_user();
-
 /// True when this process runs with effective uid 0.
 bool running_as_root() noexcept;
 
