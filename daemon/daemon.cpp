@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
 #include "broker/backend_endpoint.hpp"
@@ -16,6 +17,11 @@
 #include "embedded/embedded_cluster.hpp"
 #include "http/api_router.hpp"
 #include "http/http_server.hpp"
+#include "metrics/broker_metrics.hpp"
+#include "metrics/exposition.hpp"
+#include "metrics/http_metrics.hpp"
+#include "metrics/process_metrics.hpp"
+#include "metrics/state_metrics.hpp"
 
 namespace pglease {
 
@@ -68,10 +74,18 @@ int run_daemon(const settings& options) {
                 }
             }
             broker engine(io.get_executor(), std::move(endpoints), shard_config_from(options));
-            api_router router(engine, options.token);
+            http_metrics http_stats;
+            const state_metrics state_stats(engine);
+            const process_metrics process_stats;
+            api_router router(engine, options.token, http_stats, [&] {
+                return render_metrics({engine.metrics().registry().get(), &state_stats,
+                                       http_stats.registry().get(), &process_stats});
+            });
             http_server server(io.get_executor(), http_limits{}, [&router](http_request request) {
                 return router.handle(std::move(request));
             });
+            server.on_refused(
+                [&http_stats](int status) { http_stats.record("malformed", status, 0); });
             // Listening before the backends are taken: /healthz answers while a standby waits.
             const std::string bound = server.listen(options.listen);
             spdlog::info("http listening on {}", bound);

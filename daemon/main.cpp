@@ -13,6 +13,6 @@ int main(int argc, char** argv) {
         return *exit_code;
     }
     const auto& options = std::get<pglease::settings>(parsed);
-    pglease::init_logging(options.log_level);
+    pglease::init_logging(options.log_level, options.log_format);
     return pglease::run_daemon(options);
 }

@@ -13,6 +13,8 @@ packages=(
   postgresql-15
   # tests/e2e/openapi_conformance.py and the OpenAPI schema validator it drives
   python3 python3-jsonschema python3-yaml nodejs
+  # tests/e2e/observability_e2e.py: a real Prometheus and promtool (the service is not started)
+  prometheus
 )
 # Debian's nodejs ships npm separately; NodeSource's nodejs bundles it and conflicts with that package.
 if ! command -v npm >/dev/null 2>&1; then

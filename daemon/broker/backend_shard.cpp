@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "logging.hpp"
 #include "pg/pg_error.hpp"
 
 namespace pglease {
@@ -15,10 +16,11 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 backend_shard::backend_shard(asio::any_io_executor executor, backend_endpoint endpoint,
-                             shard_config config)
+                             shard_config config, broker_metrics& metrics)
     : executor_(std::move(executor)),
       endpoint_(std::move(endpoint)),
       config_(std::move(config)),
+      metrics_(metrics),
       deadline_timer_(executor_),
       watch_timer_(executor_) {
     // Clones and drops, plus room for template builds, which must not wait behind them.
@@ -31,6 +33,7 @@ backend_shard::backend_shard(asio::any_io_executor executor, backend_endpoint en
         auto& entry = templates_[name];
         entry.name = name;
         entry.settings = settings;
+        metrics_.of(name);  // its series exist, at zero, from the start
     }
 }
 
@@ -163,7 +166,8 @@ asio::awaitable<void> backend_shard::supervise() {
         try {
             co_await lock_connection_->exec("SELECT 1", 10s);
         } catch (const pg::pg_error& e) {
-            spdlog::warn("backend={} lost: {}", endpoint_.name, e.what());
+            warn_limited("backend_lost backend=" + endpoint_.name, "backend={} lost: {}",
+                         endpoint_.name, e.what());
             alive = false;
         }
         if (alive) {
@@ -185,9 +189,8 @@ asio::awaitable<void> backend_shard::supervise() {
                 schedule();
                 break;
             } catch (const std::exception& e) {
-                if (attempt % 30 == 0) {
-                    spdlog::warn("backend={} still unreachable: {}", endpoint_.name, e.what());
-                }
+                warn_limited("backend_unreachable backend=" + endpoint_.name,
+                             "backend={} still unreachable: {}", endpoint_.name, e.what());
             }
             co_await sleep_for(1s);
         }

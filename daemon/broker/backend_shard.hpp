@@ -20,6 +20,7 @@
 #include "broker/lease_types.hpp"
 #include "catalog/catalog_comment.hpp"
 #include "config/settings.hpp"
+#include "metrics/broker_metrics.hpp"
 #include "pg/connection.hpp"
 #include "pg/connection_pool.hpp"
 #include "pool/template_pool.hpp"
@@ -46,8 +47,9 @@ struct shard_config {
 /// after the backend comes back.
 class backend_shard {
   public:
+    /// `metrics` must outlive the shard.
     backend_shard(boost::asio::any_io_executor executor, backend_endpoint endpoint,
-                  shard_config config);
+                  shard_config config, broker_metrics& metrics);
     backend_shard(const backend_shard&) = delete;
     backend_shard& operator=(const backend_shard&) = delete;
     ~backend_shard();
@@ -94,6 +96,8 @@ class backend_shard {
     bool up() const noexcept { return up_; }
     /// Every database of ours on the backend (templates and clones, any state).
     std::size_t managed_databases() const noexcept;
+    /// The backend's state for status and metrics.
+    backend_status backend_state() const;
     const backend_endpoint& endpoint() const noexcept { return endpoint_; }
     /// Background tasks still running (after stop(): those that outlived its grace period).
     int pending_tasks() const noexcept { return background_tasks_; }
@@ -117,6 +121,7 @@ class backend_shard {
         std::string key;          // SHA-256 of the build id
         std::string database;
         std::chrono::system_clock::time_point expires_at;
+        std::chrono::steady_clock::time_point started;
         bool finishing = false;  // finalize or abort under way
     };
 
@@ -216,6 +221,7 @@ class backend_shard {
     boost::asio::any_io_executor executor_;
     backend_endpoint endpoint_;
     shard_config config_;
+    broker_metrics& metrics_;
 
     std::optional<pg::connection> lock_connection_;
     std::unique_ptr<pg::connection_pool> operations_;

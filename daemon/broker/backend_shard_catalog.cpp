@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/backend_shard.hpp"
+#include "logging.hpp"
 #include "pool/database_names.hpp"
 
 namespace pglease {
@@ -40,7 +41,8 @@ asio::awaitable<void> backend_shard::reconcile() {
         } catch (const std::exception& e) {
             entry.state = "failed";
             entry.error = e.what();
-            spdlog::warn("template={} source unusable: {}", name, e.what());
+            warn_limited("source_unusable template=" + name, "template={} source unusable: {}",
+                         name, e.what());
         }
     }
 
@@ -193,6 +195,7 @@ void backend_shard::remove_orphaned_files(const std::set<std::string>& live_oids
 }
 
 backend_shard::template_entry& backend_shard::entry_for(const std::string& name) {
+    metrics_.of(name);
     auto& entry = templates_[name];
     entry.name = name;
     return entry;

@@ -83,8 +83,8 @@ asio::awaitable<client_template_outcome> backend_shard::ensure_client_template(
     const auto generation = generation_;
     const std::string id = new_lease_id();
     const std::string database = template_database_name(config_.prefix, name, internal);
-    entry.build =
-        client_build{fingerprint, lease_key(id), database, system_clock::now() + build_ttl};
+    entry.build = client_build{fingerprint, lease_key(id), database,
+                               system_clock::now() + build_ttl, std::chrono::steady_clock::now()};
     std::string failure;
     try {
         auto conn = co_await operations_->acquire();
@@ -162,6 +162,9 @@ asio::awaitable<template_status> backend_shard::finalize_build(std::string name,
         end_build(entry, true);
         throw broker_error("backend_down", "cannot finalize the template: " + failure, 1s);
     }
+    const std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - entry.build->started;
+    metrics_.of(name).build_succeeded(took.count());
     spdlog::info("template={} client build of {} finalized", name, fingerprint);
     entry.build.reset();
     entry.state = "ready";
@@ -194,6 +197,9 @@ void backend_shard::end_build(template_entry& entry, bool drop_database) {
         return;
     }
     remove_deadline(entry.build->expires_at, deadline_kind::build_expiry, entry.name);
+    const std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - entry.build->started;
+    metrics_.of(entry.name).build_failed(took.count());
     if (drop_database) {
         template_drop_queue_.push_back(entry.build->database);
     }

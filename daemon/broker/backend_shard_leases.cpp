@@ -9,6 +9,7 @@
 #include "broker/backend_shard.hpp"
 #include "broker/broker_error.hpp"
 #include "leases/lease_id.hpp"
+#include "logging.hpp"
 #include "pg/pg_error.hpp"
 
 namespace pglease {
@@ -23,6 +24,15 @@ std::string short_key(const std::string& key) {
     return key.substr(0, 12);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double held_for(const lease_record& record) {
+    return std::max(
+        0.0, std::chrono::duration<double>(system_clock::now() - record.acquired_at).count());
+}
+
 }  // namespace
 
 asio::awaitable<lease_info> backend_shard::acquire(std::string template_name,
@@ -31,7 +41,9 @@ asio::awaitable<lease_info> backend_shard::acquire(std::string template_name,
     if (found == templates_.end() || !found->second.settings) {
         throw broker_error("unknown_template", "no template named \"" + template_name + "\"");
     }
+    const auto asked = std::chrono::steady_clock::now();
     template_entry& entry = found->second;
+    template_metrics& metrics = metrics_.of(template_name);
     const lease_settings& limits = entry.settings->lease;
     const auto ttl =
         std::clamp(request.ttl.value_or(limits.ttl), std::chrono::seconds(1), limits.max_ttl);
@@ -42,7 +54,9 @@ asio::awaitable<lease_info> backend_shard::acquire(std::string template_name,
     if (up_ && entry.current) {
         if (clone* idle = entry.current->oldest_idle()) {
             entry.current->move(*idle, clone_state::leased);
-            co_return co_await grant(entry, *entry.current, *idle, request, ttl);
+            lease_info granted = co_await grant(entry, *entry.current, *idle, request, ttl);
+            metrics.acquired(seconds_since(asked));
+            co_return granted;
         }
     }
     waiter me(executor_);
@@ -58,9 +72,12 @@ asio::awaitable<lease_info> backend_shard::acquire(std::string template_name,
         throw broker_error("backend_down", "backend " + endpoint_.name + " restarted", 1s);
     }
     if (me.granted != nullptr) {
-        co_return co_await grant(entry, *me.pool, *me.granted, request, ttl);
+        lease_info granted = co_await grant(entry, *me.pool, *me.granted, request, ttl);
+        metrics.acquired(seconds_since(asked));
+        co_return granted;
     }
     entry.waiters.erase(position);
+    metrics.wait_timed_out();
     refuse_acquire(entry);
 }
 
@@ -170,6 +187,7 @@ asio::awaitable<lease_info> backend_shard::renew(std::string key,
         throw broker_error("backend_down", "cannot record the renewal: " + std::string(e.what()),
                            1s);
     }
+    metrics_.of(info.template_name).renewed();
     spdlog::debug("db={} lease={} renewed for {}s", database, short_key(key), extension.count());
     co_return info;
 }
@@ -189,6 +207,7 @@ asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
     const std::string database = c.name;  // c may be gone once an await returns
     const auto& entry = templates_.at(pool.template_name());
     const lease_settings limits = entry.settings ? entry.settings->lease : config_.default_lease;
+    metrics_.of(pool.template_name()).released(mode, held_for(lease.record));
     spdlog::debug("template={} db={} lease={} released mode={}", pool.template_name(), c.name,
                   short_key(key),
                   mode == release_mode::reuse  ? "reuse"
@@ -203,7 +222,9 @@ asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
             co_await terminate_sessions(database);
             co_await write_comment(database, idle);
         } catch (const pg::pg_error& e) {
-            spdlog::warn("db={} cannot be reused, recycling it: {}", database, e.what());
+            warn_limited("reuse_failed backend=" + endpoint_.name,
+                         "template={} db={} cannot be reused, recycling it: {}",
+                         pool.template_name(), database, e.what());
             clean = false;
         }
         if (generation != generation_) {
@@ -227,7 +248,8 @@ asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
         try {
             co_await write_comment(database, clone_comment(pool, c));
         } catch (const pg::pg_error& e) {
-            spdlog::warn("db={} kept, but the catalog could not record it: {}", database, e.what());
+            warn_limited("catalog_write_failed backend=" + endpoint_.name,
+                         "db={} kept, but the catalog could not record it: {}", database, e.what());
         }
         co_return;
     }
@@ -238,7 +260,8 @@ asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
     try {
         co_await write_comment(database, comment);
     } catch (const pg::pg_error& e) {
-        spdlog::warn("db={} released, but the catalog could not record it: {}", database, e.what());
+        warn_limited("catalog_write_failed backend=" + endpoint_.name,
+                     "db={} released, but the catalog could not record it: {}", database, e.what());
     }
     if (generation != generation_) {
         co_return;
@@ -356,6 +379,7 @@ void backend_shard::expire(deadline_kind kind, const std::string& key) {
     }
     const live_lease lease = found->second;
     leases_.erase(found);
+    metrics_.of(lease.pool->template_name()).expired(held_for(lease.record));
     spdlog::info("template={} db={} lease={} expired (owner={}); recycling",
                  lease.pool->template_name(), lease.db->name, short_key(key), lease.record.owner);
     // Sessions go at once; the drop (which would also end them) may wait behind clones.

@@ -6,6 +6,7 @@
 
 #include "broker/backend_shard.hpp"
 #include "broker/backoff.hpp"
+#include "logging.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
 
@@ -59,6 +60,18 @@ std::size_t backend_shard::managed_databases() const noexcept {
     return total;
 }
 
+backend_status backend_shard::backend_state() const {
+    backend_status state;
+    state.name = endpoint_.name;
+    state.up = up_;
+    state.admin_connections = (lock_connection_ ? 1 : 0) + operations_->open() + catalog_->open();
+    state.databases = managed_databases();
+    state.max_databases = endpoint_.max_databases;
+    state.operations_in_progress = operations_in_flight_;
+    state.max_parallel_clones = endpoint_.max_parallel_clones;
+    return state;
+}
+
 bool backend_shard::has_room() const noexcept {
     return managed_databases() < static_cast<std::size_t>(endpoint_.max_databases);
 }
@@ -81,8 +94,9 @@ void backend_shard::schedule() {
                                try {
                                    std::rethrow_exception(failure);
                                } catch (const std::exception& e) {
-                                   spdlog::error("backend={} operation failed: {}", endpoint_.name,
-                                                 e.what());
+                                   warn_limited("operation_failed backend=" + endpoint_.name,
+                                                "backend={} operation failed: {}", endpoint_.name,
+                                                e.what());
                                }
                            }
                            schedule();
@@ -178,19 +192,23 @@ asio::awaitable<void> backend_shard::create_clone(template_pool& pool) {
         pool.remove(c);
         co_return;
     }
+    template_metrics& metrics = metrics_.of(pool.template_name());
     if (!failure.empty()) {
+        metrics.clone_failed();
         ++clone_failures_;
         clones_paused_until_ = steady::now() + operation_backoff(clone_failures_);
-        spdlog::warn("template={} db={} clone failed (pausing {}s): {}", pool.template_name(), name,
+        warn_limited("clone_failed backend=" + endpoint_.name + " template=" + pool.template_name(),
+                     "template={} db={} clone failed (pausing {}s): {}", pool.template_name(), name,
                      operation_backoff(clone_failures_).count(), failure);
         // It may exist without its comment: drop whatever is there.
         queue_drop(pool, c);
         co_return;
     }
     clone_failures_ = 0;
-    spdlog::debug(
-        "template={} db={} created in {} ms", pool.template_name(), name,
-        std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started).count());
+    const std::chrono::duration<double> took = steady::now() - started;
+    metrics.clone_created(took.count());
+    spdlog::debug("template={} db={} created in {:.1f} ms", pool.template_name(), name,
+                  took.count() * 1000);
     if (pool.current_phase() == template_pool::phase::draining) {
         queue_drop(pool, c);
         co_return;
@@ -200,6 +218,7 @@ asio::awaitable<void> backend_shard::create_clone(template_pool& pool) {
 
 asio::awaitable<void> backend_shard::drop_clone(template_pool& pool, std::string name) {
     const auto generation = generation_;
+    const auto started = steady::now();
     std::string failure;
     try {
         auto conn = co_await operations_->acquire();
@@ -213,15 +232,21 @@ asio::awaitable<void> backend_shard::drop_clone(template_pool& pool, std::string
         co_return;
     }
     clone* c = pool.find(name);
+    template_metrics& metrics = metrics_.of(pool.template_name());
     if (!failure.empty()) {
+        metrics.drop_failed();
         ++clone_failures_;
         clones_paused_until_ = steady::now() + operation_backoff(clone_failures_);
-        spdlog::warn("template={} db={} drop failed (retrying in {}s): {}", pool.template_name(),
+        warn_limited("drop_failed backend=" + endpoint_.name + " template=" + pool.template_name(),
+                     "template={} db={} drop failed (retrying in {}s): {}", pool.template_name(),
                      name, operation_backoff(clone_failures_).count(), failure);
         drop_queue_.emplace_back(&pool, name);
         co_return;
     }
-    spdlog::debug("template={} db={} dropped", pool.template_name(), name);
+    const std::chrono::duration<double> took = steady::now() - started;
+    metrics.clone_dropped(took.count());
+    spdlog::debug("template={} db={} dropped in {:.1f} ms", pool.template_name(), name,
+                  took.count() * 1000);
     if (c != nullptr) {
         pool.remove(*c);
     }
@@ -246,7 +271,8 @@ asio::awaitable<void> backend_shard::drop_template_database(std::string name) {
     if (!failure.empty()) {
         ++clone_failures_;
         clones_paused_until_ = steady::now() + operation_backoff(clone_failures_);
-        spdlog::warn("backend={} db={} drop failed (retrying in {}s): {}", endpoint_.name, name,
+        warn_limited("drop_failed backend=" + endpoint_.name,
+                     "backend={} db={} drop failed (retrying in {}s): {}", endpoint_.name, name,
                      operation_backoff(clone_failures_).count(), failure);
         template_drop_queue_.push_back(name);
         co_return;

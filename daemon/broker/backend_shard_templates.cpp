@@ -7,6 +7,7 @@
 #include "broker/backend_shard.hpp"
 #include "broker/backoff.hpp"
 #include "hashing/sha256.hpp"
+#include "logging.hpp"
 #include "pg/conninfo.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
@@ -185,14 +186,17 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
         co_return;
     }
     entry.building = false;
+    const std::chrono::duration<double> took = steady::now() - started;
     if (!failure.empty()) {
+        metrics_.of(entry.name).build_failed(took.count());
         entry.failures += 1;
         entry.retry_at = steady::now() + build_backoff(entry.failures);
         entry.error = failure;
         if (!entry.current) {
             entry.state = "failed";
         }
-        spdlog::warn("template={} build of version {} failed (attempt {}, next in {}s): {}",
+        warn_limited("build_failed template=" + entry.name,
+                     "template={} build of version {} failed (attempt {}, next in {}s): {}",
                      entry.name, short_fingerprint(fingerprint), entry.failures,
                      build_backoff(entry.failures).count(), failure);
         template_drop_queue_.push_back(database);
@@ -205,10 +209,9 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
         schedule();
         co_return;
     }
-    const auto took =
-        std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
-    spdlog::info("template={} version {} ready in {} ms", entry.name,
-                 short_fingerprint(fingerprint), took.count());
+    metrics_.of(entry.name).build_succeeded(took.count());
+    spdlog::info("template={} version {} ready in {:.0f} ms", entry.name,
+                 short_fingerprint(fingerprint), took.count() * 1000);
     entry.failures = 0;
     entry.error.clear();
     entry.state = "ready";

@@ -5,6 +5,7 @@
 #include "broker/backend_shard.hpp"
 #include "broker/broker_error.hpp"
 #include "leases/lease_id.hpp"
+#include "metrics/broker_metrics.hpp"
 #include "pg/pg_error.hpp"
 
 namespace pglease {
@@ -12,12 +13,14 @@ namespace pglease {
 namespace asio = boost::asio;
 
 broker::broker(asio::any_io_executor executor, std::vector<backend_endpoint> backends,
-               const shard_config& config) {
+               const shard_config& config)
+    : metrics_(std::make_unique<broker_metrics>()) {
     for (const auto& [name, settings] : config.templates) {
         template_names_.push_back(name);
     }
     for (auto& endpoint : backends) {
-        shards_.push_back(std::make_unique<backend_shard>(executor, std::move(endpoint), config));
+        shards_.push_back(
+            std::make_unique<backend_shard>(executor, std::move(endpoint), config, *metrics_));
     }
 }
 
@@ -173,6 +176,15 @@ std::vector<template_status> broker::templates() const {
         if (auto one = status(name)) {
             all.push_back(std::move(*one));
         }
+    }
+    return all;
+}
+
+std::vector<backend_status> broker::backends() const {
+    std::vector<backend_status> all;
+    all.reserve(shards_.size());
+    for (const auto& shard : shards_) {
+        all.push_back(shard->backend_state());
     }
     return all;
 }

@@ -14,6 +14,7 @@
 namespace pglease {
 
 class backend_shard;
+class broker_metrics;
 struct shard_config;
 
 /// The C++ API of pglease: leases of clones of configured templates, over every backend.
@@ -65,12 +66,17 @@ class broker {
     std::vector<template_status> templates() const;
     /// True when every backend is up and every configured template has a ready version.
     bool ready() const;
+    /// Every backend's state.
+    std::vector<backend_status> backends() const;
     /// Background tasks still running over every backend.
     int pending_tasks() const;
+    /// The event metrics (leases, clones, builds) of every template.
+    const broker_metrics& metrics() const noexcept { return *metrics_; }
 
   private:
     backend_shard* shard_holding(const std::string& id) const;
 
+    std::unique_ptr<broker_metrics> metrics_;
     std::vector<std::string> template_names_;
     std::vector<std::unique_ptr<backend_shard>> shards_;
 };

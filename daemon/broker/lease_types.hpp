@@ -70,6 +70,20 @@ struct template_status {
     std::chrono::seconds max_keep{0};
 };
 
+/// A backend as the broker sees it.
+struct backend_status {
+    std::string name;
+    bool up = false;
+    /// Open admin connections (the lock session and the pools).
+    std::size_t admin_connections = 0;
+    /// Databases pglease manages there (templates and clones, any state).
+    std::size_t databases = 0;
+    int max_databases = 0;
+    /// CREATE and DROP DATABASE running now.
+    int operations_in_progress = 0;
+    int max_parallel_clones = 0;
+};
+
 /// The right to build a client-initialized template version: where and until when.
 struct build_info {
     std::string id;  // the build lease id, needed to finalize or abort

@@ -69,6 +69,14 @@ problem read_log_level(std::string_view text, std::string& out) {
     return "expected one of trace, debug, info, warn, error, got " + json_quoted(text);
 }
 
+problem read_log_format(std::string_view text, std::string& out) {
+    if (text != "text" && text != "json") {
+        return "expected text or json, got " + json_quoted(text);
+    }
+    out = std::string(text);
+    return std::nullopt;
+}
+
 std::string show_path(const std::optional<fs::path>& path) {
     return path ? path->string() : "";
 }
@@ -160,6 +168,18 @@ constexpr std::array table{
         .apply = [](settings& s, std::string_view text,
                     const fs::path&) { return read_log_level(text, s.log_level); },
         .show = [](const settings& s) { return s.log_level; },
+    },
+    setting{
+        .key = "log_format",
+        .flag = "--log-format",
+        .env = "PGLEASE_LOG_FORMAT",
+        .value_name = "FORMAT",
+        .type = setting_type::text,
+        .help = "Log lines as text, or as json (one object per line, for log shippers)",
+        .automatic_default = "",
+        .apply = [](settings& s, std::string_view text,
+                    const fs::path&) { return read_log_format(text, s.log_format); },
+        .show = [](const settings& s) { return s.log_format; },
     },
     setting{
         .key = "data_dir",

@@ -97,6 +97,8 @@ struct settings {
     std::string prefix = "pglease_";
     /// "log_level", --log-level, PGLEASE_LOG_LEVEL: trace, debug, info, warn or error.
     std::string log_level = "info";
+    /// "log_format", --log-format, PGLEASE_LOG_FORMAT: text, or json (one object per line).
+    std::string log_format = "text";
     /// --config, PGLEASE_CONFIG: the JSON config file (absolute).
     std::optional<std::filesystem::path> config_file;
     /// "data_dir", "pg_port", "run_as", "pg_bin_dir", "max_connections" and their flags.

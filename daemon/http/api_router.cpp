@@ -14,6 +14,8 @@
 #include "hashing/sha256.hpp"
 #include "http/api_error.hpp"
 #include "http/request_fields.hpp"
+#include "metrics/exposition.hpp"
+#include "metrics/http_metrics.hpp"
 
 namespace pglease {
 namespace {
@@ -144,6 +146,41 @@ std::vector<std::string> segments_of(const std::string& path) {
     return segments;
 }
 
+// The route a path belongs to, as a metric label: a pattern, never the raw path.
+std::string route_pattern(const std::vector<std::string>& s) {
+    if (s.size() == 1 && (s[0] == "healthz" || s[0] == "readyz" || s[0] == "metrics")) {
+        return "/" + s[0];
+    }
+    if (s.size() < 2 || s[0] != "v1") {
+        return "unmatched";
+    }
+    if (s[1] == "templates") {
+        if (s.size() == 2) {
+            return "/v1/templates";
+        }
+        if (s.size() == 3) {
+            return "/v1/templates/{name}";
+        }
+        if (s.size() == 4 && s[3] == "leases") {
+            return "/v1/templates/{name}/leases";
+        }
+        if (s.size() == 6 && s[3] == "builds" && (s[5] == "finalize" || s[5] == "abort")) {
+            return "/v1/templates/{name}/builds/{fingerprint}/" + s[5];
+        }
+    } else if (s[1] == "leases") {
+        if (s.size() == 2) {
+            return "/v1/leases";
+        }
+        if (s.size() == 3) {
+            return "/v1/leases/{id}";
+        }
+        if (s.size() == 4 && s[3] == "renew") {
+            return "/v1/leases/{id}/renew";
+        }
+    }
+    return "unmatched";
+}
+
 bool is_client_fingerprint(const std::string& text) {
     if (text.empty() || text.size() > 128) {
         return false;
@@ -188,8 +225,12 @@ void no_query(const std::map<std::string, std::string>& query) {
 
 }  // namespace
 
-api_router::api_router(broker& engine, const std::string& token)
-    : engine_(engine), token_digest_(token.empty() ? std::string() : sha256_hex(token)) {}
+api_router::api_router(broker& engine, const std::string& token, http_metrics& metrics,
+                       std::function<std::string()> metrics_text)
+    : engine_(engine),
+      token_digest_(token.empty() ? std::string() : sha256_hex(token)),
+      metrics_(metrics),
+      metrics_text_(std::move(metrics_text)) {}
 
 bool api_router::authorized(const http_request& request) const {
     if (token_digest_.empty()) {
@@ -206,8 +247,19 @@ bool api_router::authorized(const http_request& request) const {
 }
 
 boost::asio::awaitable<http_response> api_router::handle(http_request request) {
+    const auto started = std::chrono::steady_clock::now();
+    std::string route = "unmatched";
+    http_response response = co_await answer(request, route);
+    metrics_.record(
+        route, response.status,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    co_return response;
+}
+
+boost::asio::awaitable<http_response> api_router::answer(const http_request& request,
+                                                         std::string& route_label) {
     try {
-        co_return co_await route(request);
+        co_return co_await route(request, route_label);
     } catch (const api_error& e) {
         http_response response = error_response(e.status(), e.code(), e.what(), e.retry_after());
         if (!e.allow().empty()) {
@@ -222,12 +274,14 @@ boost::asio::awaitable<http_response> api_router::handle(http_request request) {
     }
 }
 
-boost::asio::awaitable<http_response> api_router::route(const http_request& request) {
+boost::asio::awaitable<http_response> api_router::route(const http_request& request,
+                                                        std::string& label) {
     const auto question = request.target.find('?');
     const std::string path = request.target.substr(0, question);
     const auto query =
         parse_query(question == std::string::npos ? "" : request.target.substr(question + 1));
     const auto s = segments_of(path);
+    label = route_pattern(s);
     const std::string& method = request.method;
     const auto allow = [&](std::initializer_list<const char*> methods) {
         for (const char* m : methods) {
@@ -255,6 +309,13 @@ boost::asio::awaitable<http_response> api_router::route(const http_request& requ
                                      seconds(1));
         }
         co_return json_response(200, {{"status", "ready"}});
+    }
+    if (s.size() == 1 && s[0] == "metrics") {
+        allow({"GET"});
+        http_response response;
+        response.content_type = metrics_content_type;
+        response.body = metrics_text_();
+        co_return response;
     }
     if (s.empty() || s[0] != "v1") {
         throw api_error(404, "not_found", "no such path: " + path);

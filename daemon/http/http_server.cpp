@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "logging.hpp"
+
 namespace pglease {
 namespace {
 
@@ -68,6 +70,7 @@ struct http_server_state {
     asio::any_io_executor executor;
     http_limits limits;
     request_handler handler;
+    std::function<void(int)> refused;
     std::optional<tcp::acceptor> acceptor;
     std::list<session> sessions;
     bool stopping = false;
@@ -137,40 +140,28 @@ asio::awaitable<void> run_session(std::shared_ptr<http_server_state> s, tcp::soc
             ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
             break;
         }
-        if (ec == beast::error::timeout) {
-            if (first || parser.got_some()) {
-                co_await write_response(
-                    stream, s->limits,
-                    plain_error(408, "request_timeout",
-                                "the request did not arrive within " +
-                                    std::to_string(s->limits.read_timeout.count()) + " s"),
-                    false, 11);
-            }
-            break;
-        }
-        if (ec == http::error::header_limit) {
-            co_await write_response(
-                stream, s->limits,
-                plain_error(431, "headers_too_large",
-                            "request headers exceed " + std::to_string(s->limits.max_header_bytes) +
-                                " bytes"),
-                false, 11);
-            break;
-        }
-        if (ec == http::error::body_limit) {
-            co_await write_response(
-                stream, s->limits,
-                plain_error(
-                    413, "body_too_large",
-                    "request body exceeds " + std::to_string(s->limits.max_body_bytes) + " bytes"),
-                false, 11);
-            break;
+        if (ec == beast::error::timeout && !first && !parser.got_some()) {
+            break;  // an idle keep-alive connection
         }
         if (ec) {
-            co_await write_response(
-                stream, s->limits,
-                plain_error(400, "bad_request", "malformed HTTP request: " + ec.message()), false,
-                11);
+            const http_response refusal =
+                ec == beast::error::timeout
+                    ? plain_error(408, "request_timeout",
+                                  "the request did not arrive within " +
+                                      std::to_string(s->limits.read_timeout.count()) + " s")
+                : ec == http::error::header_limit
+                    ? plain_error(431, "headers_too_large",
+                                  "request headers exceed " +
+                                      std::to_string(s->limits.max_header_bytes) + " bytes")
+                : ec == http::error::body_limit
+                    ? plain_error(413, "body_too_large",
+                                  "request body exceeds " +
+                                      std::to_string(s->limits.max_body_bytes) + " bytes")
+                    : plain_error(400, "bad_request", "malformed HTTP request: " + ec.message());
+            if (s->refused) {
+                s->refused(refusal.status);
+            }
+            co_await write_response(stream, s->limits, refusal, false, 11);
             break;
         }
         first = false;
@@ -208,7 +199,6 @@ asio::awaitable<void> run_session(std::shared_ptr<http_server_state> s, tcp::soc
 }
 
 asio::awaitable<void> accept_connections(std::shared_ptr<http_server_state> s) {
-    int failures = 0;
     while (!s->stopping) {
         boost::system::error_code ec;
         tcp::socket socket =
@@ -218,23 +208,21 @@ asio::awaitable<void> accept_connections(std::shared_ptr<http_server_state> s) {
                 co_return;
             }
             // Out of descriptors, say: note it now and then, and let the pressure pass.
-            if (failures++ % 100 == 0) {
-                spdlog::warn("http accept failed: {}", ec.message());
-            }
+            warn_limited("http_accept_failed", "http accept failed: {}", ec.message());
             asio::steady_timer pause(s->executor, 10ms);
             co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             continue;
         }
-        asio::co_spawn(s->executor, run_session(s, std::move(socket)),
-                       [](const std::exception_ptr& failure) {
-                           if (failure) {
-                               try {
-                                   std::rethrow_exception(failure);
-                               } catch (const std::exception& e) {
-                                   spdlog::warn("http session ended: {}", e.what());
-                               }
-                           }
-                       });
+        asio::co_spawn(
+            s->executor, run_session(s, std::move(socket)), [](const std::exception_ptr& failure) {
+                if (failure) {
+                    try {
+                        std::rethrow_exception(failure);
+                    } catch (const std::exception& e) {
+                        warn_limited("http_session_failed", "http session ended: {}", e.what());
+                    }
+                }
+            });
     }
 }
 
@@ -317,6 +305,10 @@ asio::awaitable<void> http_server::stop() {
         pause.expires_after(10ms);
         co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
+}
+
+void http_server::on_refused(std::function<void(int status)> observer) {
+    state_->refused = std::move(observer);
 }
 
 bool is_loopback_listen_address(const std::string& address) {

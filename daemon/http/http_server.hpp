@@ -41,6 +41,9 @@ class http_server {
     /// Binds and listens on "host:port" ("[::1]:7432" for IPv6; port 0 picks one) and starts
     /// accepting. Returns the bound address, e.g. "127.0.0.1:43123".
     std::string listen(const std::string& address);
+    /// Calls `observer` with the status of every request refused before it reached the handler
+    /// (408, 413, 431, malformed).
+    void on_refused(std::function<void(int status)> observer);
     /// Stops accepting, lets requests under way finish within the grace period, then closes
     /// every connection.
     boost::asio::awaitable<void> stop();

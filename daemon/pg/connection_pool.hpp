@@ -45,6 +45,9 @@ class connection_pool {
     /// when a new one cannot be opened.
     boost::asio::awaitable<pooled_connection> acquire();
 
+    /// Connections open now, idle or lent out.
+    std::size_t open() const noexcept { return idle_.size() + borrowed_; }
+
     /// Closes idle connections (after the server restarted, they are all dead).
     void clear_idle() noexcept;
 

@@ -380,11 +380,12 @@ TEST(settings, invalid_input_fails_with_the_key_path_and_the_problem) {
                 {"templates.app.watch[0]: ", "missing.txt\" does not exist"}),
         in_file(R"({"templates": {"app": {"database": "d", "build_timeout_seconds": 1.5}}})",
                 {"templates.app.build_timeout_seconds: expected an integer, got 1.5"}),
-        in_file(
-            R"({"tempaltes": {}})",
-            {"tempaltes: unknown key; known keys: listen, prefix, token_file, log_level, data_dir, "
-             "pg_port, run_as, pg_bin_dir, max_connections, embedded, backends, defaults, "
-             "templates"}),
+        in_file(R"({"tempaltes": {}})",
+                {"tempaltes: unknown key; known keys: listen, prefix, token_file, log_level, "
+                 "log_format, "
+                 "data_dir, "
+                 "pg_port, run_as, pg_bin_dir, max_connections, embedded, backends, defaults, "
+                 "templates"}),
         in_file(R"({"backends": [{"name": "main"}]})",
                 {"backends[0].url: required", "backends[0].lease_password: required"}),
         in_file(R"({"backends": [{"name": "Main!", "url": "u", "lease_password": "p"}]})",
@@ -405,6 +406,7 @@ TEST(settings, invalid_input_fails_with_the_key_path_and_the_problem) {
                     {"PGLEASE_MAX_CONNECTIONS: must be between 10 and 10000, got 5"}),
         in_args({"--log-level", "loud"},
                 {R"(--log-level: expected one of trace, debug, info, warn, error, got "loud")"}),
+        in_args({"--log-format", "xml"}, {R"(--log-format: expected text or json, got "xml")"}),
         in_args({"--listen", "localhost"}, {R"(--listen: expected host:port, got "localhost")"}),
         in_args({"--listen", "::1:7432"}, {"--listen: an IPv6 address needs brackets"}),
         in_args({"--listen", "127.0.0.1:70000"}, {"--listen: port must be between 0 and 65535"}),

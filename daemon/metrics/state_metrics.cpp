@@ -1,0 +1,101 @@
+#include "metrics/state_metrics.hpp"
+
+#include <array>
+#include <string>
+#include <utility>
+
+#include <prometheus/metric_family.h>
+
+#include "broker/broker.hpp"
+
+namespace pglease {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+
+MetricFamily gauge_family(const char* name, const char* help) {
+    return MetricFamily{name, help, prometheus::MetricType::Gauge, {}};
+}
+
+void add(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
+    ClientMetric metric;
+    metric.label = std::move(labels);
+    metric.gauge.value = value;
+    family.metric.push_back(std::move(metric));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> state_metrics::Collect() const {
+    auto databases = gauge_family(
+        "pglease_pool_databases",
+        "Clones of the template (every version, every backend) by state: creating, idle, "
+        "leased, kept, dropping.");
+    auto min_idle = gauge_family("pglease_pool_min_idle", "The template's configured min_idle.");
+    auto max_total =
+        gauge_family("pglease_pool_max_clones",
+                     "The template's configured max_total: the most clones it may have.");
+    auto waiters =
+        gauge_family("pglease_pool_waiters", "Acquire calls waiting for a clone right now.");
+    auto info = gauge_family("pglease_template_info",
+                             "1 for the template version leases get now (its fingerprint).");
+    auto state = gauge_family("pglease_template_state",
+                              "1 for the template's current state (building, ready, failed).");
+    for (const template_status& t : engine_.templates()) {
+        const std::array<std::pair<const char*, std::size_t>, 5> by_state{{
+            {"creating", t.pool.creating},
+            {"idle", t.pool.idle},
+            {"leased", t.pool.leased},
+            {"kept", t.pool.kept},
+            {"dropping", t.pool.dropping},
+        }};
+        for (const auto& [name, count] : by_state) {
+            add(databases, {{"state", name}, {"template", t.name}}, static_cast<double>(count));
+        }
+        add(min_idle, {{"template", t.name}}, t.pool.min_idle);
+        add(max_total, {{"template", t.name}}, t.pool.max_total);
+        add(waiters, {{"template", t.name}}, static_cast<double>(t.pool.waiters));
+        if (!t.fingerprint.empty()) {
+            add(info, {{"fingerprint", t.fingerprint}, {"source", t.source}, {"template", t.name}},
+                1);
+        }
+        for (const char* name : {"building", "ready", "failed"}) {
+            add(state, {{"state", name}, {"template", t.name}}, t.state == name ? 1 : 0);
+        }
+    }
+
+    auto up = gauge_family("pglease_backend_up",
+                           "1 while the backend is reachable and reconciled, else 0.");
+    auto connections =
+        gauge_family("pglease_backend_admin_connections", "Open admin connections to the backend.");
+    auto managed = gauge_family(
+        "pglease_backend_databases",
+        "Databases pglease manages on the backend (templates and clones, in any state).");
+    auto cap = gauge_family("pglease_backend_max_databases", "The backend's max_databases cap.");
+    auto operations = gauge_family("pglease_backend_operations_in_progress",
+                                   "CREATE DATABASE and DROP DATABASE running on the backend now.");
+    auto parallel =
+        gauge_family("pglease_backend_max_parallel_clones", "The backend's max_parallel_clones.");
+    for (const backend_status& b : engine_.backends()) {
+        add(up, {{"backend", b.name}}, b.up ? 1 : 0);
+        add(connections, {{"backend", b.name}}, static_cast<double>(b.admin_connections));
+        add(managed, {{"backend", b.name}}, static_cast<double>(b.databases));
+        add(cap, {{"backend", b.name}}, static_cast<double>(b.max_databases));
+        add(operations, {{"backend", b.name}}, static_cast<double>(b.operations_in_progress));
+        add(parallel, {{"backend", b.name}}, static_cast<double>(b.max_parallel_clones));
+    }
+
+    auto build = gauge_family("pglease_build_info", "1, labelled with the pgleased version.");
+    add(build, {{"version", PGLEASE_VERSION}}, 1);
+
+    std::vector<MetricFamily> families;
+    for (auto* family : {&databases, &min_idle, &max_total, &waiters, &info, &state, &up,
+                         &connections, &managed, &cap, &operations, &parallel, &build}) {
+        families.push_back(std::move(*family));
+    }
+    return families;
+}
+
+}  // namespace pglease
