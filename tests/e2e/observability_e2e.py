@@ -34,6 +34,7 @@ from pathlib import Path
 
 import yaml
 
+from check_results import Results, wait_for
 from pgleased_process import Daemon, http_request, raw_exchange
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,24 +43,6 @@ ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 ZERO_ID = "0" * 32
-
-
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, label, condition, detail=""):
-        if condition:
-            self.passed += 1
-            print(f"PASS  {label}", flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL  {label}: {detail or 'condition is false'}", flush=True)
-        return condition
-
-    def equal(self, label, actual, expected):
-        return self.check(f"{label} == {expected}", actual == expected, f"got {actual!r}")
 
 
 # ---------------------------------------------------------------- reading /metrics
@@ -97,16 +80,6 @@ class Scrape:
 
 def scrape(port):
     return Scrape(port)
-
-
-def wait_for(condition, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    return condition()
 
 
 def promtool_check_metrics(results, text, label):

@@ -30,6 +30,7 @@ import jsonschema
 import yaml
 from jsonschema import Draft202012Validator
 
+from check_results import Results
 from pgleased_process import Daemon, Response, http_request, raw_exchange
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,29 +42,6 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 PATH_ITEM_KEYS = {"$ref", "summary", "description", "servers", "parameters", *METHODS}
 ZERO_ID = "0" * 32
 TOKEN = "secret"
-
-
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def record(self, label, problems):
-        problems = [p for p in problems if p]
-        if problems:
-            self.failed += 1
-            print(f"FAIL  {label}: " + "; ".join(problems), flush=True)
-        else:
-            self.passed += 1
-            print(f"PASS  {label}", flush=True)
-        return not problems
-
-    def check(self, label, condition, detail=""):
-        return self.record(label, [] if condition else [detail or "condition is false"])
-
-    @staticmethod
-    def skip(label, reason):
-        print(f"SKIP  {label}: {reason}", flush=True)
 
 
 # ---------------------------------------------------------------- loading and resolving the document
