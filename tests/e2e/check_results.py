@@ -1,5 +1,6 @@
 """PASS/FAIL lines for the Python e2e tests, counted for their final `N passed, M failed`."""
 
+import shutil
 import time
 
 
@@ -25,6 +26,17 @@ class Results:
     def equal(self, label, actual, expected, detail=""):
         return self.check(f"{label} == {expected!r}", actual == expected,
                           f"got {actual!r}" + (f"; {detail}" if detail else ""))
+
+    def finish(self, workdir=None):
+        """Prints the totals; removes workdir when all passed, else keeps it and says where.
+        Returns the exit status."""
+        if workdir is not None:
+            if self.failed == 0:
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                print(f"      logs and data are kept in {workdir}", flush=True)
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 0 if self.failed == 0 else 1
 
     @staticmethod
     def skip(label, reason):

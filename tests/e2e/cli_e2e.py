@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -643,12 +642,8 @@ def main(argv):
             results.equal("pgleased main exits on SIGTERM with status", broker.stop(), 0)
         check_token(results, cli_binary, binary, workdir, config)
     finally:
-        if results.failed == 0:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"      logs and data are kept in {workdir}", flush=True)
-    print(f"{results.passed} passed, {results.failed} failed")
-    return 0 if results.failed == 0 else 1
+        status = results.finish(workdir)
+    return status
 
 
 def run_checks(results, cli, broker, workdir):

@@ -587,12 +587,8 @@ def main(argv):
         else:
             check_prometheus(results, binary, workdir)
     finally:
-        if results.failed == 0:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"      logs and data are kept in {workdir}", flush=True)
-    print(f"{results.passed} passed, {results.failed} failed")
-    return 0 if results.failed == 0 else 1
+        status = results.finish(workdir)
+    return status
 
 
 if __name__ == "__main__":

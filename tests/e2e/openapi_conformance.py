@@ -1192,13 +1192,11 @@ def main(argv):
     doc = check_document(results)
     if doc is None:
         print("the document is invalid: the daemon is not checked", flush=True)
-        print(f"{results.passed} passed, {results.failed} failed")
-        return 1
+        return results.finish()
     contract = Contract(doc)
     if not os.access(binary, os.X_OK):
         results.check(f"{binary} is an executable", False, "missing or not executable")
-        print(f"{results.passed} passed, {results.failed} failed")
-        return 1
+        return results.finish()
 
     workdir = Path(tempfile.mkdtemp(prefix="pglease-openapi-"))
     os.chmod(workdir, 0o755)
@@ -1225,12 +1223,8 @@ def main(argv):
             status = daemon.stop()
             results.check(f"{daemon.name} daemon: exits 0 on SIGTERM", status == 0,
                           f"exit status {status}; log:\n    {daemon.log_tail()}")
-        if results.failed == 0:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"      the daemons' logs and data are kept in {workdir}", flush=True)
-    print(f"{results.passed} passed, {results.failed} failed")
-    return 0 if results.failed == 0 else 1
+        status = results.finish(workdir)
+    return status
 
 
 if __name__ == "__main__":
