@@ -49,6 +49,7 @@ backend_endpoint embedded_endpoint(const embedded_cluster& cluster, int max_para
     endpoint.worker_port = cluster.port();
     endpoint.lease_role = "pglease_worker";
     endpoint.lease_password = stored_password(cluster.data_dir() / "lease-role.password");
+    endpoint.lease_password_generated = true;
     endpoint.max_parallel_clones = max_parallel_clones;
     endpoint.max_databases = max_databases;
     endpoint.pgdata = cluster.pgdata();

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hashing/scram.hpp"
 #include "logging.hpp"
 #include "pg/pg_error.hpp"
 
@@ -131,9 +132,12 @@ asio::awaitable<void> backend_shard::ensure_lease_role() {
     const std::string role = conn->quote_identifier(endpoint_.lease_role);
     auto exists =
         co_await conn->query("SELECT 1 FROM pg_roles WHERE rolname = $1", endpoint_.lease_role);
-    const std::string password = endpoint_.lease_password.empty()
-                                     ? ""
-                                     : " PASSWORD " + conn->quote_literal(endpoint_.lease_password);
+    const std::string password =
+        endpoint_.lease_password.empty() ? ""
+        : endpoint_.lease_password_generated
+            ? " PASSWORD " + conn->quote_literal(scram_sha256_secret(endpoint_.lease_password,
+                                                                     generated_password_iterations))
+            : " PASSWORD " + conn->quote_literal(endpoint_.lease_password);
     if (exists.rows() == 0) {
         co_await conn->exec("CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE" +
                             password);

@@ -78,6 +78,14 @@ TEST(broker, a_migrations_template_builds_and_its_pool_fills_to_min_idle) {
                         "int; TRUNCATE orders, accounts; SELECT 'ok'"),
               "ok");
     EXPECT_EQ(as_worker(h, lease, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"), "1");
+    // The generated password is stored as a SCRAM secret with few iterations (cheap logins,
+    // above), and only the right password logs in.
+    EXPECT_EQ(h.admin_value("SELECT split_part(rolpassword, ':', 1) FROM pg_authid "
+                            "WHERE rolname = 'pglease_worker'"),
+              "SCRAM-SHA-256$16");
+    lease_info wrong = lease;
+    wrong.password = "not-" + lease.password;
+    EXPECT_THROW(as_worker(h, wrong, "SELECT 1"), pg::pg_error);
     // The template itself is closed to connections and marked as a template.
     EXPECT_EQ(h.admin_value("SELECT datallowconn::text || datistemplate::text FROM pg_database "
                             "WHERE datname LIKE '%\\_tpl'"),
