@@ -145,9 +145,18 @@ class backend_shard {
         int failures = 0;
         std::chrono::steady_clock::time_point retry_at{};
         std::list<waiter*> waiters;
+        /// Since when the pool has held more idle clones than min_idle, with nobody waiting.
+        std::optional<std::chrono::system_clock::time_point> surplus_since;
+        /// A surplus_trim deadline is pending for this template.
+        bool trim_check_pending = false;
     };
 
-    enum class deadline_kind { lease_expiry, keep_expiry, build_expiry };
+    /// How long idle clones beyond min_idle stay before they are dropped. Clones that workers
+    /// release with reuse come back as a surplus between their tests: dropping them at once
+    /// would clone and drop one database per lease.
+    static constexpr std::chrono::seconds surplus_grace{10};
+
+    enum class deadline_kind { lease_expiry, keep_expiry, build_expiry, surplus_trim };
     using deadline = std::tuple<std::chrono::system_clock::time_point, deadline_kind, std::string>;
 
     // Lifecycle (backend_shard.cpp)

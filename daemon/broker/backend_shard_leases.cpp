@@ -350,6 +350,13 @@ asio::awaitable<void> backend_shard::run_deadlines() {
 }
 
 void backend_shard::expire(deadline_kind kind, const std::string& key) {
+    if (kind == deadline_kind::surplus_trim) {
+        if (auto found = templates_.find(key); found != templates_.end()) {
+            found->second.trim_check_pending = false;
+        }
+        schedule();  // trims the surplus if it lasted
+        return;
+    }
     if (kind == deadline_kind::build_expiry) {
         auto found = templates_.find(key);
         if (found != templates_.end() && found->second.build && !found->second.build->finishing) {

@@ -110,12 +110,30 @@ void backend_shard::schedule() {
         }
         return nullptr;
     };
-    // After a burst, idle clones beyond the warm target only hold disk: let them go.
+    // After a burst, idle clones beyond the warm target only hold disk: let them go once the
+    // surplus has lasted surplus_grace (a timer comes back for it; nothing polls).
+    const auto now = std::chrono::system_clock::now();
     for (auto& [name, entry] : templates_) {
-        if (!entry.current || !entry.settings || !entry.waiters.empty()) {
+        const auto min_idle = entry.settings
+                                  ? static_cast<std::size_t>(entry.settings->pool.min_idle)
+                                  : std::size_t{0};
+        if (!entry.current || !entry.settings || !entry.waiters.empty() ||
+            entry.current->count(clone_state::idle) <= min_idle) {
+            entry.surplus_since.reset();
             continue;
         }
-        const auto min_idle = static_cast<std::size_t>(entry.settings->pool.min_idle);
+        if (!entry.surplus_since) {
+            entry.surplus_since = now;
+        }
+        if (now < *entry.surplus_since + surplus_grace) {
+            if (!entry.trim_check_pending) {
+                entry.trim_check_pending = true;
+                add_deadline(*entry.surplus_since + surplus_grace, deadline_kind::surplus_trim,
+                             name);
+            }
+            continue;
+        }
+        entry.surplus_since.reset();
         while (entry.current->count(clone_state::idle) > min_idle) {
             queue_drop(*entry.current, *entry.current->in_state(clone_state::idle).back());
         }

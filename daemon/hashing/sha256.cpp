@@ -5,6 +5,18 @@
 #include <stdexcept>
 
 namespace pglease {
+namespace {
+
+// Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up again on every init.
+const EVP_MD* sha256_algorithm() {
+    static const EVP_MD* const algorithm = [] {
+        const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+        return fetched != nullptr ? fetched : EVP_sha256();
+    }();
+    return algorithm;
+}
+
+}  // namespace
 
 struct sha256_hasher::state {
     struct free_context {
@@ -14,7 +26,8 @@ struct sha256_hasher::state {
 };
 
 sha256_hasher::sha256_hasher() : state_(std::make_unique<state>()) {
-    if (!state_->context || EVP_DigestInit_ex(state_->context.get(), EVP_sha256(), nullptr) != 1) {
+    if (!state_->context ||
+        EVP_DigestInit_ex(state_->context.get(), sha256_algorithm(), nullptr) != 1) {
         throw std::runtime_error("EVP_DigestInit_ex(sha256) failed");
     }
 }

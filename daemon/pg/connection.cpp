@@ -1,8 +1,12 @@
 #include "pg/connection.hpp"
 
 #include <array>
+#include <memory>
 #include <utility>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -111,22 +115,59 @@ struct connection::state {
     }
 
     asio::awaitable<readiness> wait(bool want_read, bool want_write, clock::time_point deadline) {
+        if (want_read != want_write) {
+            co_return co_await wait_one(want_read ? descriptor::wait_read : descriptor::wait_write,
+                                        deadline);
+        }
         asio::steady_timer timer(socket.get_executor(), deadline);
         auto read = [&] { return socket.async_wait(descriptor::wait_read, asio::use_awaitable); };
         auto write = [&] { return socket.async_wait(descriptor::wait_write, asio::use_awaitable); };
         auto expire = [&] { return timer.async_wait(asio::use_awaitable); };
-        if (want_read && want_write) {
-            auto which = co_await (read() || write() || expire());
-            co_return which.index() == 0 ? readiness::readable
-            : which.index() == 1         ? readiness::writable
-                                         : readiness::deadline;
+        auto which = co_await (read() || write() || expire());
+        co_return which.index() == 0 ? readiness::readable
+        : which.index() == 1         ? readiness::writable
+                                     : readiness::deadline;
+    }
+
+    // One direction, the wait of nearly every statement: the socket's own wait, cancelled by a
+    // timer at the deadline. A parallel group would start two child coroutines and throw in the
+    // loser on every wait.
+    asio::awaitable<readiness> wait_one(descriptor::wait_type what, clock::time_point deadline) {
+        struct expiry {
+            asio::cancellation_signal signal;
+            bool waiting = true;
+            bool fired = false;
+        };
+        // The timer's handler may run after this frame is gone: it holds only this.
+        const auto shared = std::make_shared<expiry>();
+        // Cancelling the awaiting coroutine cancels the wait, as it would without our own slot.
+        asio::cancellation_state outer = co_await asio::this_coro::cancellation_state;
+        if (outer.slot().is_connected()) {
+            outer.slot().assign(
+                [shared](asio::cancellation_type type) { shared->signal.emit(type); });
         }
-        if (want_read) {
-            auto which = co_await (read() || expire());
-            co_return which.index() == 0 ? readiness::readable : readiness::deadline;
+        asio::steady_timer timer(socket.get_executor(), deadline);
+        timer.async_wait([shared](const boost::system::error_code& ec) {
+            if (!ec && shared->waiting) {
+                shared->fired = true;
+                shared->signal.emit(asio::cancellation_type::terminal);
+            }
+        });
+        auto [ec] = co_await socket.async_wait(
+            what, asio::bind_cancellation_slot(shared->signal.slot(),
+                                               asio::as_tuple(asio::use_awaitable)));
+        shared->waiting = false;
+        if (outer.slot().is_connected()) {
+            outer.slot().clear();
         }
-        auto which = co_await (write() || expire());
-        co_return which.index() == 0 ? readiness::writable : readiness::deadline;
+        if (ec && shared->fired) {
+            co_return readiness::deadline;
+        }
+        if (ec == asio::error::operation_aborted) {
+            throw boost::system::system_error(ec, "waiting for the server");
+        }
+        // On any other error libpq's next call finds what is wrong with the socket.
+        co_return what == descriptor::wait_read ? readiness::readable : readiness::writable;
     }
 
     // Sends what libpq has buffered and reads until a result is ready. False at the deadline.

@@ -63,6 +63,8 @@ struct options {
     std::size_t cycles = 10000;
     int live_leases = 200;
     double idle_seconds = 10;
+    int paired_rounds = 6;
+    int paired_workers = 4;
     fs::path json_file;
 };
 
@@ -74,6 +76,8 @@ struct row {
     std::optional<bench::run_result> warm;
     std::optional<double> cpu_seconds;
     std::optional<double> peak_rss_mb;
+    /// The daemon's clones and drops during the measured run.
+    std::optional<bench::pglease_daemon::operation_totals> operations;
 };
 
 struct memory_report {
@@ -96,6 +100,8 @@ struct context {
     fs::path disk_root;
     std::vector<row> rows;
     std::optional<memory_report> memory;
+    /// Interleaved rounds: iterations/s of each kind, one entry per round.
+    std::map<std::string, std::vector<double>> paired;
 };
 
 fs::path make_dir(const fs::path& dir) {
@@ -118,11 +124,24 @@ int warm_leases(const options& o, const std::string& template_name, int workers)
     return template_name == "medium" ? std::max(8, 2 * workers) : std::max(16, 4 * workers);
 }
 
+const bench::clock::time_point& bench_start() {
+    static const auto start = bench::clock::now();
+    return start;
+}
+
 void progress(const row& r) {
     std::ostringstream line;
-    line << r.template_name << " " << r.scenario << " W=" << r.workers << ": "
+    line << "["
+         << static_cast<long>(
+                std::chrono::duration<double>(bench::clock::now() - bench_start()).count())
+         << " s] " << r.template_name << " " << r.scenario << " W=" << r.workers << ": "
          << static_cast<long>(r.measured.per_second()) << " it/s, time-to-database p50 "
          << bench::percentile(r.measured.time_to_database_ms, 50) << " ms";
+    if (r.operations && r.operations->drops > 0) {
+        line << "; drops " << r.operations->drop_seconds * 1000 / r.operations->drops
+             << " ms on average, " << r.operations->slow_drops << " of " << r.operations->drops
+             << " over 100 ms";
+    }
     if (!r.measured.errors.empty()) {
         line << ", " << r.measured.errors.size() << " failed workers";
     }
@@ -165,16 +184,24 @@ void run_pglease_scenario(context& ctx, const scenario_info& scenario,
                          : bench::pglease_worker(daemon.url(), spec.name, mode);
         };
         const auto before = bench::read_process_usage(daemon.pid());
-        row r{spec.name, scenario.label, w, {}, {}, {}, {}};
+        row r{spec.name, scenario.label, w, {}, {}, {}, {}, {}};
         // Warm: every lease finds an idle clone.
         r.warm = bench::run_workers(w, {600s, static_cast<std::size_t>(warm)}, make);
         // Saturated: the idle clones are used up first, so the run measures the steady state.
-        for (int round = 0; !reuse && round < 50 && daemon.idle(spec.name) > 0; ++round) {
+        for (int round = 0; !reuse && round < 5 && daemon.idle(spec.name) > 0; ++round) {
             const auto drain = bench::run_workers(w, {60s, static_cast<std::size_t>(2 * w)}, make);
             r.warm->errors.insert(r.warm->errors.end(), drain.errors.begin(), drain.errors.end());
         }
+        const auto operations_before = daemon.operations();
         r.measured = bench::run_workers(
             w, {std::chrono::duration<double>(ctx.opts.seconds), std::nullopt}, make);
+        const auto operations_after = daemon.operations();
+        r.operations = bench::pglease_daemon::operation_totals{
+            operations_after.clone_seconds - operations_before.clone_seconds,
+            operations_after.clones - operations_before.clones,
+            operations_after.drop_seconds - operations_before.drop_seconds,
+            operations_after.drops - operations_before.drops,
+            operations_after.slow_drops - operations_before.slow_drops};
         const auto after = bench::read_process_usage(daemon.pid());
         daemon.stop();
         r.cpu_seconds = after.cpu_seconds - before.cpu_seconds;
@@ -240,6 +267,56 @@ void run_pglease_scenario(context& ctx, const scenario_info& scenario,
     fs::remove_all(dir);
 }
 
+/// Short rounds of pglease recycle, pglease recycle without a test and the raw clone ceiling,
+/// interleaved on clusters that all stay up, so that each round's ratios see the same machine.
+void run_paired_rounds(context& ctx, const bench::template_spec& spec, const fs::path& migrations) {
+    const int w = ctx.opts.paired_workers;
+    const fs::path dir = make_dir(ctx.ram_root / (spec.name + "-paired"));
+    {
+        bench::baseline_cluster cluster(dir / "baseline", spec);
+        const fs::path config = dir / "pglease.json";
+        write_config(config, spec, migrations, w, 3 * w + 8);
+        bench::pglease_daemon daemon(
+            {ctx.opts.pgleased, config, dir / "cluster", dir / "pgleased.log", w});
+        daemon.wait_for_idle(spec.name, w);
+        const std::vector<std::string> kinds{"pglease recycle", "pglease recycle, no test",
+                                             "raw clone ceiling"};
+        const auto make_for = [&](const std::string& kind) {
+            return [&, kind](int index) -> std::unique_ptr<bench::worker> {
+                if (kind == "raw clone ceiling") {
+                    return bench::raw_clone_worker(cluster, index);
+                }
+                if (kind == "pglease recycle") {
+                    return bench::pglease_worker(daemon.url(), spec.name,
+                                                 bench::give_back::recycle);
+                }
+                return bench::lease_cycle_worker(daemon.url(), spec.name, 1);
+            };
+        };
+        for (int round = 0; round < ctx.opts.paired_rounds; ++round) {
+            for (std::size_t k = 0; k < kinds.size(); ++k) {
+                // Each round starts with another kind, so no kind always follows the same one.
+                const std::string& kind =
+                    kinds[(k + static_cast<std::size_t>(round)) % kinds.size()];
+                const auto make = make_for(kind);
+                for (int drain = 0; kind != kinds[2] && drain < 5 && daemon.idle(spec.name) > 0;
+                     ++drain) {
+                    bench::run_workers(w, {60s, static_cast<std::size_t>(2 * w)}, make);
+                }
+                const auto result = bench::run_workers(
+                    w, {std::chrono::duration<double>(ctx.opts.seconds / 3), std::nullopt}, make);
+                if (!result.errors.empty()) {
+                    throw std::runtime_error("paired round: " + result.errors.front());
+                }
+                ctx.paired[kind].push_back(result.per_second());
+            }
+        }
+        daemon.stop();
+    }
+    fs::remove_all(dir);
+    std::cerr << "paired rounds done" << std::endl;
+}
+
 void run_baseline_scenario(context& ctx, const scenario_info& scenario,
                            const bench::template_spec& spec) {
     const fs::path dir = make_dir(ctx.ram_root / (spec.name + "-" + scenario.id));
@@ -258,7 +335,7 @@ void run_baseline_scenario(context& ctx, const scenario_info& scenario,
             return bench::connect_only_worker(cluster);
         };
         for (const int w : ctx.opts.workers) {
-            row r{spec.name, scenario.label, w, {}, {}, {}, {}};
+            row r{spec.name, scenario.label, w, {}, {}, {}, {}, {}};
             r.measured = bench::run_workers(
                 w, {std::chrono::duration<double>(ctx.opts.seconds), std::nullopt}, make);
             progress(r);
@@ -267,7 +344,7 @@ void run_baseline_scenario(context& ctx, const scenario_info& scenario,
         if (scenario.id == "connect") {
             // What a login costs with PostgreSQL's default secret, as most test roles have.
             cluster.use_default_password_secret();
-            row r{spec.name, "connect, 4096 SCRAM", 1, {}, {}, {}, {}};
+            row r{spec.name, "connect, 4096 SCRAM", 1, {}, {}, {}, {}, {}};
             r.measured = bench::run_workers(
                 1, {std::chrono::duration<double>(ctx.opts.seconds), std::nullopt}, make);
             progress(r);
@@ -371,6 +448,39 @@ void print_table(const context& ctx) {
             number(ratio(rate(&r), rate(clone)), 2).c_str(),
             number(ratio(rate(&r), rate(ceiling)), 2).c_str());
     }
+    std::printf("\npgleased's clones and drops during the measured runs (ms on average):\n");
+    std::printf("%-10s %-24s %3s %7s %8s %7s %8s %12s\n", "template", "scenario", "W", "clones",
+                "clone ms", "drops", "drop ms", "drops >100ms");
+    for (const auto& r : ctx.rows) {
+        if (!r.operations) {
+            continue;
+        }
+        const auto& o = *r.operations;
+        std::printf("%-10s %-24s %3d %7.0f %8s %7.0f %8s %12.0f\n", r.template_name.c_str(),
+                    r.scenario.c_str(), r.workers, o.clones,
+                    number(ratio(o.clone_seconds * 1000, o.clones), 1).c_str(), o.drops,
+                    number(ratio(o.drop_seconds * 1000, o.drops), 1).c_str(), o.slow_drops);
+    }
+    if (!ctx.paired.empty()) {
+        const auto& ceiling = ctx.paired.at("raw clone ceiling");
+        std::printf(
+            "\nInterleaved rounds (small template, W=%d, %zu rounds of %.1f s each): "
+            "iterations/s over the raw clone ceiling's in the same round:\n",
+            ctx.opts.paired_workers, ceiling.size(), ctx.opts.seconds / 3);
+        for (const char* kind : {"pglease recycle, no test", "pglease recycle"}) {
+            std::vector<double> ratios;
+            const auto& rates = ctx.paired.at(kind);
+            for (std::size_t i = 0; i < rates.size() && i < ceiling.size(); ++i) {
+                if (ceiling[i] > 0) {
+                    ratios.push_back(rates[i] / ceiling[i]);
+                }
+            }
+            std::printf("  %-26s median %s (min %s, max %s); it/s median %s vs %s\n", kind,
+                        number(p(ratios, 50), 2).c_str(), number(p(ratios, 0), 2).c_str(),
+                        number(p(ratios, 100), 2).c_str(), number(p(rates, 50), 1).c_str(),
+                        number(p(ceiling, 50), 1).c_str());
+        }
+    }
     if (ctx.memory) {
         const auto& mem = *ctx.memory;
         std::printf(
@@ -416,9 +526,17 @@ void write_json(const context& ctx) {
             entry["daemon_cpu_seconds"] = *r.cpu_seconds;
             entry["daemon_peak_rss_mb"] = *r.peak_rss_mb;
         }
+        if (r.operations) {
+            const auto& o = *r.operations;
+            entry["daemon_operations"] = {{"clones", o.clones},
+                                          {"clone_seconds", o.clone_seconds},
+                                          {"drops", o.drops},
+                                          {"drop_seconds", o.drop_seconds},
+                                          {"drops_over_100ms", o.slow_drops}};
+        }
         out.push_back(entry);
     }
-    json doc = {{"rows", out}};
+    json doc = {{"rows", out}, {"paired_rounds", ctx.paired}};
     if (ctx.memory) {
         const auto& m = *ctx.memory;
         doc["memory"] = {{"cycles", m.cycles},
@@ -471,7 +589,7 @@ int main(int argc, char** argv) {
         "pglease-bench"};
     app.add_option("--pgleased", o.pgleased, "The pgleased to run")->capture_default_str();
     app.add_flag("--quick", o.quick,
-                 "CI smoke: small template, W=1,4, 1 s per run, 500 cycles, 20 live leases");
+                 "CI smoke: small template, W=1,4, 0.5 s per run, 500 cycles, 20 live leases");
     app.add_option("--workers", o.workers, "Worker counts, comma-separated")
         ->delimiter(',')
         ->check(CLI::Range(1, 256))
@@ -506,6 +624,14 @@ int main(int argc, char** argv) {
     app.add_option("--idle-seconds", o.idle_seconds, "How long the daemon's idle CPU is measured")
         ->check(CLI::Range(0.1, 600.0))
         ->capture_default_str();
+    app.add_option("--paired-rounds", o.paired_rounds,
+                   "Interleaved rounds of recycle, recycle without a test and the raw clone "
+                   "ceiling on the small template (0: skip)")
+        ->check(CLI::Range(0, 1000))
+        ->capture_default_str();
+    app.add_option("--paired-workers", o.paired_workers, "W of the interleaved rounds")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
     app.add_option("--json", o.json_file, "Also write every number to this file");
     CLI11_PARSE(app, argc, argv);
     spdlog::set_level(spdlog::level::warn);
@@ -516,11 +642,12 @@ int main(int argc, char** argv) {
             }
         };
         unless_given("--workers", o.workers, std::vector<int>{1, 4});
-        unless_given("--seconds", o.seconds, 1.0);
+        unless_given("--seconds", o.seconds, 0.5);
         unless_given("--templates", o.templates, std::vector<std::string>{"small"});
         unless_given("--cycles", o.cycles, std::size_t{500});
         unless_given("--live-leases", o.live_leases, 20);
         unless_given("--idle-seconds", o.idle_seconds, 2.0);
+        unless_given("--paired-rounds", o.paired_rounds, 1);
     }
     if (o.work_dir.empty()) {
         const auto shm = pglease::probe_storage("/dev/shm");
@@ -536,6 +663,7 @@ int main(int argc, char** argv) {
     ctx.ram_root = make_dir(o.work_dir / run_name);
     ctx.disk_root = make_dir(o.disk_dir / run_name);
     int status = 0;
+    const auto started = bench_start();
     try {
         for (const auto& template_name : o.templates) {
             const auto spec = spec_named(template_name);
@@ -552,12 +680,17 @@ int main(int argc, char** argv) {
                     run_baseline_scenario(ctx, scenario, spec);
                 }
             }
+            if (spec.name == "small" && o.paired_rounds > 0) {
+                run_paired_rounds(ctx, spec, migrations);
+            }
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "pglease-bench: %s\n", e.what());
         status = 1;
     }
     print_table(ctx);
+    std::printf("\npglease-bench ran for %.0f s.\n",
+                std::chrono::duration<double>(bench::clock::now() - started).count());
     if (!o.json_file.empty()) {
         write_json(ctx);
     }

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -11,6 +12,7 @@
 #include "hashing/scram.hpp"
 #include "pglease/client.hpp"
 #include "support/daemon_process.hpp"
+#include "support/http_client.hpp"
 #include "support/run_async.hpp"
 
 namespace pglease::bench {
@@ -125,6 +127,36 @@ pid_t pglease_daemon::pid() const noexcept {
 int pglease_daemon::idle(const std::string& template_name) const {
     client::client http(url_);
     return http.template_status(template_name).idle;
+}
+
+pglease_daemon::operation_totals pglease_daemon::operations() const {
+    const auto at = url_.rfind(':');
+    test::http_client http("127.0.0.1", static_cast<std::uint16_t>(std::stoi(url_.substr(at + 1))));
+    std::istringstream text(http.get("/metrics").body);
+    operation_totals totals;
+    double drops_within_100ms = 0;
+    for (std::string line; std::getline(text, line);) {
+        const auto space = line.rfind(' ');
+        if (line.starts_with('#') || space == std::string::npos) {
+            continue;
+        }
+        const double value = std::stod(line.substr(space + 1));
+        const auto name = line.substr(0, line.find_first_of("{ "));
+        if (name == "pglease_clone_duration_seconds_sum") {
+            totals.clone_seconds += value;
+        } else if (name == "pglease_clone_duration_seconds_count") {
+            totals.clones += value;
+        } else if (name == "pglease_drop_duration_seconds_sum") {
+            totals.drop_seconds += value;
+        } else if (name == "pglease_drop_duration_seconds_count") {
+            totals.drops += value;
+        } else if (name == "pglease_drop_duration_seconds_bucket" &&
+                   line.find("le=\"0.1\"") != std::string::npos) {
+            drops_within_100ms += value;
+        }
+    }
+    totals.slow_drops = totals.drops - drops_within_100ms;
+    return totals;
 }
 
 void pglease_daemon::wait_for_idle(const std::string& template_name, int idle,

@@ -72,6 +72,16 @@ class pglease_daemon {
     /// The template's idle clones now.
     int idle(const std::string& template_name) const;
 
+    /// Totals of the daemon's clone and drop histograms: seconds, count, and drops over 100 ms.
+    struct operation_totals {
+        double clone_seconds = 0;
+        double clones = 0;
+        double drop_seconds = 0;
+        double drops = 0;
+        double slow_drops = 0;
+    };
+    operation_totals operations() const;
+
     /// SIGTERM, then waits for a clean exit; throws when it does not exit cleanly.
     void stop();
 

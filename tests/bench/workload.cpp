@@ -25,7 +25,8 @@ double percentile(std::vector<double> values, double p) {
         return std::numeric_limits<double>::quiet_NaN();
     }
     std::sort(values.begin(), values.end());
-    const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * values.size()));
+    const auto rank =
+        static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
     return values[std::clamp<std::size_t>(rank, 1, values.size()) - 1];
 }
 
@@ -62,6 +63,7 @@ run_result run_workers(int workers, const run_limits& limits,
     clock::time_point last_finish;
     {
         std::vector<std::jthread> threads;
+        threads.reserve(static_cast<std::size_t>(workers));
         for (int w = 0; w < workers; ++w) {
             threads.emplace_back([&, w] {
                 std::unique_ptr<worker> self;

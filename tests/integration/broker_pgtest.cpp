@@ -381,6 +381,37 @@ TEST(broker, reuse_returns_the_same_clone_to_idle_without_a_drop) {
     EXPECT_NE(second.id, first.id);
 }
 
+TEST(broker, reuse_cycles_clone_nothing_and_the_surplus_goes_after_a_grace) {
+    broker_harness h;
+    auto& settings = h.add_migrations_template("app", schema());
+    settings.pool.min_idle = 1;
+    settings.pool.max_total = 4;
+    h.start();
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 1); }));
+    // Two workers hold a clone each; the pool warms back to one idle clone behind them.
+    auto a = h.run([&] { return h.engine().acquire("app", quick()); });
+    auto b = h.run([&] { return h.engine().acquire("app", quick()); });
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 1); }));
+    const auto surplus_from = std::chrono::steady_clock::now();
+    h.run([&] { return h.engine().release(a.id, release_mode::reuse, std::nullopt); });
+    h.run([&] { return h.engine().release(b.id, release_mode::reuse, std::nullopt); });
+    const auto databases = h.managed_databases();
+    ASSERT_EQ(databases.size(), 4u) << "3 idle clones and the template";
+    // Workers that lease and give back with reuse find those clones: nothing is cloned or
+    // dropped, whatever the idle count does between their tests.
+    for (int i = 0; i < 20; ++i) {
+        auto lease = h.run([&] { return h.engine().acquire("app", quick()); });
+        h.run([&] { return h.engine().release(lease.id, release_mode::reuse, std::nullopt); });
+    }
+    EXPECT_EQ(h.managed_databases(), databases);
+    EXPECT_EQ(h.engine().status("app")->pool.creating, 0u);
+    EXPECT_EQ(h.engine().status("app")->pool.dropping, 0u);
+    // A surplus that lasted the grace period (10 s) is dropped down to min_idle.
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 1); }, 30s));
+    EXPECT_GE(std::chrono::steady_clock::now() - surplus_from, 9s);
+    EXPECT_EQ(h.managed_databases().size(), 2u);
+}
+
 TEST(broker, keep_retains_the_clone_until_its_cap_then_drops_it) {
     broker_harness h;
     auto& settings = h.add_migrations_template("app", schema());
