@@ -210,6 +210,8 @@ void backend_shard::forget_state() {
         entry.source_stamp.clear();
         entry.wanted_fingerprint.clear();
         entry.build.reset();
+        entry.surplus_since.reset();
+        entry.trim_check_pending = false;  // its deadline goes with the others below
         for (waiter* w : entry.build_waiters) {
             w->wakeup.cancel();
         }
