@@ -177,12 +177,13 @@ void pglease_daemon::wait_for_idle(const std::string& template_name, int idle,
                              tail_of(state_->process->log()));
 }
 
-void pglease_daemon::wait_settled(const std::string& template_name,
+void pglease_daemon::wait_settled(const std::string& template_name, bool exact,
                                   std::chrono::seconds limit) const {
     client::client http(url_);
     for (const auto until = clock::now() + limit; clock::now() < until;) {
         const auto s = http.template_status(template_name);
-        if (s.idle == s.min_idle && s.leased == 0 && s.creating == 0 && s.dropping == 0) {
+        const bool idle_ok = exact ? s.idle == s.min_idle : s.idle >= s.min_idle;
+        if (idle_ok && s.leased == 0 && s.creating == 0 && s.dropping == 0) {
             return;
         }
         std::this_thread::sleep_for(50ms);

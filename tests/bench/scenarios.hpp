@@ -65,9 +65,10 @@ class pglease_daemon {
     /// Waits until `template_name` is ready with at least `idle` idle clones.
     void wait_for_idle(const std::string& template_name, int idle,
                        std::chrono::seconds limit = std::chrono::seconds(600)) const;
-    /// Waits until the pool has exactly min_idle idle clones and nothing leased, being created
-    /// or dropped.
-    void wait_settled(const std::string& template_name,
+    /// Waits until nothing is leased, being created or dropped, and the pool has min_idle idle
+    /// clones: exactly (`exact`: a surplus left by reuse is dropped after pgleased's 10 s grace)
+    /// or at least.
+    void wait_settled(const std::string& template_name, bool exact,
                       std::chrono::seconds limit = std::chrono::seconds(120)) const;
     /// The template's idle clones now.
     int idle(const std::string& template_name) const;
