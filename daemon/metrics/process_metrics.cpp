@@ -12,6 +12,8 @@
 
 #include <prometheus/metric_family.h>
 
+#include "process/proc_stat.hpp"
+
 namespace pglease {
 
 namespace {
@@ -27,51 +29,6 @@ prometheus::MetricFamily one_value(const char* name, const char* help, prometheu
     }
     family.metric.push_back(std::move(metric));
     return family;
-}
-
-struct process_stat {
-    double utime_ticks = 0;
-    double stime_ticks = 0;
-    double start_ticks = 0;
-    double virtual_bytes = 0;
-    double resident_pages = 0;
-};
-
-// /proc/self/stat: "pid (comm) state ppid ..."; comm may hold spaces, so fields are counted from
-// the last ')'.
-std::optional<process_stat> read_stat() {
-    std::ifstream file("/proc/self/stat");
-    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    const auto close = text.rfind(')');
-    if (close == std::string::npos) {
-        return std::nullopt;
-    }
-    std::istringstream fields(text.substr(close + 2));
-    std::string field;
-    process_stat stat;
-    // Field 3 (state) is the first after ')'.
-    for (int index = 3; fields >> field; ++index) {
-        switch (index) {
-            case 14:
-                stat.utime_ticks = std::stod(field);
-                break;
-            case 15:
-                stat.stime_ticks = std::stod(field);
-                break;
-            case 22:
-                stat.start_ticks = std::stod(field);
-                break;
-            case 23:
-                stat.virtual_bytes = std::stod(field);
-                break;
-            case 24:
-                stat.resident_pages = std::stod(field);
-                return stat;
-            default:
-                break;
-        }
-    }
-    return std::nullopt;
 }
 
 std::optional<double> boot_time() {
@@ -105,7 +62,7 @@ std::vector<prometheus::MetricFamily> process_metrics::Collect() const {
     std::vector<prometheus::MetricFamily> families;
     const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
     const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
-    if (const auto stat = read_stat()) {
+    if (const auto stat = read_proc_stat()) {
         families.push_back(one_value(
             "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
             MetricType::Counter, (stat->utime_ticks + stat->stime_ticks) / ticks));

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <latch>
 #include <limits>
 #include <mutex>
@@ -13,6 +12,8 @@
 #include <stdexcept>
 #include <thread>
 #include <unistd.h>
+
+#include "process/proc_stat.hpp"
 
 namespace pglease::bench {
 
@@ -123,24 +124,13 @@ run_result run_workers(int workers, const run_limits& limits,
 
 process_usage read_process_usage(pid_t pid) {
     const std::string proc = "/proc/" + std::to_string(pid);
-    std::ifstream stat_file(proc + "/stat");
-    const std::string stat{std::istreambuf_iterator<char>(stat_file),
-                           std::istreambuf_iterator<char>()};
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos) {
+    const auto stat = read_proc_stat(std::to_string(pid));
+    if (!stat) {
         throw std::runtime_error("process " + std::to_string(pid) + " is gone");
-    }
-    std::istringstream fields(stat.substr(close + 2));
-    std::vector<std::string> words{std::istream_iterator<std::string>(fields),
-                                   std::istream_iterator<std::string>()};
-    // utime and stime are fields 14 and 15 of stat(5); words[0] is field 3.
-    if (words.size() < 13) {
-        throw std::runtime_error("unexpected " + proc + "/stat");
     }
     const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
     process_usage usage;
-    usage.cpu_seconds = (std::stod(words[11]) + std::stod(words[12])) / ticks;
+    usage.cpu_seconds = (stat->utime_ticks + stat->stime_ticks) / ticks;
     std::ifstream status(proc + "/status");
     for (std::string line; std::getline(status, line);) {
         std::istringstream in(line);
