@@ -153,8 +153,31 @@ asio::awaitable<void> backend_shard::ensure_lease_role() {
     // A non-superuser admin must be a member of the lease role to create databases it owns and to
     // run migrations as it.
     auto super = co_await conn->exec("SELECT rolsuper FROM pg_roles WHERE rolname = current_user");
-    if (super.value(0, 0) != "t") {
-        co_await conn->exec("GRANT " + role + " TO CURRENT_USER");
+    if (super.value(0, 0) == "t") {
+        co_return;
+    }
+    co_await conn->exec("GRANT " + role + " TO CURRENT_USER");
+    // The same holds for the roles that templates of their own hand out (a database source's
+    // owner): they exist already, and the admin may lack the right to grant them.
+    for (const auto& [name, settings] : config_.templates) {
+        if (settings.lease_role.empty() || settings.lease_role == endpoint_.lease_role) {
+            continue;
+        }
+        auto member = co_await conn->query(
+            "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = $1",
+            settings.lease_role);
+        if (member.rows() == 0 || member.value(0, 0) == "t") {
+            continue;
+        }
+        try {
+            co_await conn->exec("GRANT " + conn->quote_identifier(settings.lease_role) +
+                                " TO CURRENT_USER");
+        } catch (const pg::server_error& e) {
+            spdlog::warn(
+                "backend={} template={} cannot make the admin a member of lease role {}, so its "
+                "clones cannot be given to that role: {}",
+                endpoint_.name, name, settings.lease_role, e.what());
+        }
     }
 }
 

@@ -185,6 +185,10 @@ class backend_shard {
                                             bool ready, bool client);
     void start_draining(template_entry& entry, std::unique_ptr<template_pool> pool);
     template_entry& entry_for(const std::string& name);
+    /// The role leases of `entry` hand out: its own lease_role, else the backend's. It owns the
+    /// template database and every clone, so workers may create and alter anything in them.
+    const std::string& lease_role_of(const template_entry& entry) const;
+    const std::string& lease_password_of(const template_entry& entry) const;
 
     // Client-initialized templates (backend_shard_clients.cpp)
     template_settings client_settings(const std::string& name) const;

@@ -5,6 +5,7 @@
 
 #include "broker/backend_shard.hpp"
 #include "logging.hpp"
+#include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
 
 namespace pglease {
@@ -48,7 +49,8 @@ asio::awaitable<void> backend_shard::reconcile() {
 
     auto conn = co_await catalog_->acquire();
     auto rows = co_await conn->query(
-        "SELECT d.oid::text, d.datname, d.datconnlimit, sd.description "
+        "SELECT d.oid::text, d.datname, d.datconnlimit, sd.description, "
+        "  pg_get_userbyid(d.datdba) "
         "FROM pg_database d LEFT JOIN pg_shdescription sd "
         "  ON sd.objoid = d.oid AND sd.classoid = 'pg_database'::regclass "
         "WHERE starts_with(d.datname, $1) ORDER BY d.datname",
@@ -58,6 +60,7 @@ asio::awaitable<void> backend_shard::reconcile() {
     struct found {
         std::string name;
         catalog_comment comment;
+        std::string owner;
     };
     std::vector<found> templates;
     std::vector<found> clones;
@@ -76,7 +79,7 @@ asio::awaitable<void> backend_shard::reconcile() {
             continue;
         }
         (comment->what == catalog_comment::kind::template_database ? templates : clones)
-            .push_back({name, std::move(*comment)});
+            .push_back({name, std::move(*comment), std::string(rows.value(row, 4))});
     }
 
     // A client-initialized template serves its newest ready version (the highest oid).
@@ -93,7 +96,7 @@ asio::awaitable<void> backend_shard::reconcile() {
             }
         }
     }
-    for (auto& [name, comment] : templates) {
+    for (auto& [name, comment, owner] : templates) {
         if (comment.phase != catalog_comment::template_phase::ready) {
             spdlog::info("backend={} dropping half-built template {}", endpoint_.name, name);
             template_drop_queue_.push_back(name);
@@ -119,7 +122,15 @@ asio::awaitable<void> backend_shard::reconcile() {
     }
 
     const auto now = system_clock::now();
-    for (auto& [name, comment] : clones) {
+    // Adopted clones whose owner is not the role their leases hand out (made by an older
+    // release, or before the template's lease_role changed): workers could not create in them.
+    struct misowned {
+        template_pool* pool;
+        std::string name;
+        std::string role;
+    };
+    std::vector<misowned> wrong_owner;
+    for (auto& [name, comment, owner] : clones) {
         template_pool* pool = pool_of(comment.template_name, comment.fingerprint);
         const bool holds_lease =
             comment.lease && comment.lease->expires_at > now && !comment.released;
@@ -158,6 +169,26 @@ asio::awaitable<void> backend_shard::reconcile() {
             // Released, expired while we were away, or of a version that drains.
             clone& c = pool->add(name, clone_state::creating);
             queue_drop(*pool, c);
+            continue;
+        }
+        if (const template_entry& entry = templates_.at(comment.template_name);
+            entry.settings && owner != lease_role_of(entry)) {
+            wrong_owner.push_back({pool, name, lease_role_of(entry)});
+        }
+    }
+    for (const auto& [pool, name, role] : wrong_owner) {
+        try {
+            // A change of owner is a catalog update: sessions on the clone may stay.
+            co_await conn->exec("ALTER DATABASE " + conn->quote_identifier(name) + " OWNER TO " +
+                                conn->quote_identifier(role));
+            spdlog::info("backend={} db={} now owned by {}, the role its leases hand out",
+                         endpoint_.name, name, role);
+        } catch (const pg::server_error& e) {
+            spdlog::warn("backend={} db={} cannot be given to lease role {}: {}", endpoint_.name,
+                         name, role, e.what());
+            if (clone* c = pool->find(name); c != nullptr && c->state == clone_state::idle) {
+                queue_drop(*pool, *c);  // a fresh clone gets the right owner
+            }
         }
     }
     spdlog::info("backend={} catalog: {} template versions, {} clones, {} live leases, {} to drop",

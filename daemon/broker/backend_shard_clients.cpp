@@ -91,7 +91,7 @@ asio::awaitable<client_template_outcome> backend_shard::ensure_client_template(
         const std::string quoted = conn->quote_identifier(database);
         co_await drop_database(*conn, database, false);
         co_await conn->exec("CREATE DATABASE " + quoted + " OWNER " +
-                            conn->quote_identifier(endpoint_.lease_role) + " TEMPLATE template0");
+                            conn->quote_identifier(lease_role_of(entry)) + " TEMPLATE template0");
         co_await conn->exec("COMMENT ON DATABASE " + quoted + " IS " +
                             conn->quote_literal(encode_catalog_comment(
                                 template_comment(name, internal, false, true))));
@@ -115,8 +115,8 @@ asio::awaitable<client_template_outcome> backend_shard::ensure_client_template(
     build.database = database;
     build.host = endpoint_.worker_host;
     build.port = endpoint_.worker_port;
-    build.user = endpoint_.lease_role;
-    build.password = endpoint_.lease_password;
+    build.user = lease_role_of(entry);
+    build.password = lease_password_of(entry);
     build.expires_at = entry.build->expires_at;
     co_return client_template_outcome{false, *status(name), build};
 }

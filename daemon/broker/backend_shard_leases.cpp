@@ -286,11 +286,9 @@ lease_info backend_shard::describe(const live_lease& lease) const {
     info.database = lease.db->name;
     info.host = endpoint_.worker_host;
     info.port = endpoint_.worker_port;
-    const auto entry = templates_.find(info.template_name);
-    const bool own_role = entry != templates_.end() && entry->second.settings &&
-                          !entry->second.settings->lease_role.empty();
-    info.user = own_role ? entry->second.settings->lease_role : endpoint_.lease_role;
-    info.password = own_role ? entry->second.settings->lease_password : endpoint_.lease_password;
+    const template_entry& entry = templates_.at(info.template_name);
+    info.user = lease_role_of(entry);
+    info.password = lease_password_of(entry);
     info.owner = lease.record.owner;
     info.labels = lease.record.labels;
     info.acquired_at = lease.record.acquired_at;

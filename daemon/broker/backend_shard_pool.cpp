@@ -180,6 +180,9 @@ asio::awaitable<void> backend_shard::create_clone(template_pool& pool) {
     clone& c = pool.add(name, clone_state::creating);
     const auto* entry = &templates_.at(pool.template_name());
     const std::string strategy = entry->settings ? entry->settings->pool.strategy : "FILE_COPY";
+    // The clone belongs to the role its leases hand out: in PostgreSQL 15 only the database's
+    // owner may create in its public schema.
+    const std::string owner = lease_role_of(*entry);
     const auto started = steady::now();
     // Everything read from the pool is read now: after an await the pool may be gone.
     const std::string source = pool.template_database();
@@ -189,7 +192,7 @@ asio::awaitable<void> backend_shard::create_clone(template_pool& pool) {
     try {
         auto conn = co_await operations_->acquire();
         co_await conn->exec("CREATE DATABASE " + conn->quote_identifier(name) + " OWNER " +
-                                conn->quote_identifier(endpoint_.lease_role) + " TEMPLATE " +
+                                conn->quote_identifier(owner) + " TEMPLATE " +
                                 conn->quote_identifier(source) + " STRATEGY " + strategy,
                             long_operation);
         co_await conn->exec("COMMENT ON DATABASE " + conn->quote_identifier(name) + " IS " +

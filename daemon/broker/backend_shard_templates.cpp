@@ -140,8 +140,7 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
         {
             auto conn = co_await operations_->acquire();
             const std::string name = conn->quote_identifier(database);
-            const std::string owner = conn->quote_identifier(
-                source.lease_role.empty() ? endpoint_.lease_role : source.lease_role);
+            const std::string owner = conn->quote_identifier(lease_role_of(entry));
             // A leftover of an earlier attempt.
             co_await drop_database(*conn, database, false);
             const std::string from = source.kind == source_kind::database
@@ -167,13 +166,17 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
         build_target target;
         target.admin_conninfo = pg::with_database(endpoint_.admin_conninfo, database);
         target.database = database;
-        target.lease_role = source.lease_role.empty() ? endpoint_.lease_role : source.lease_role;
-        target.lease_password =
-            source.lease_role.empty() ? endpoint_.lease_password : source.lease_password;
+        target.lease_role = lease_role_of(entry);
+        target.lease_password = lease_password_of(entry);
         target.host = endpoint_.worker_host;
         target.port = endpoint_.worker_port;
         target.working_dir = config_.working_dir;
-        if (source.kind == source_kind::migrations) {
+        if (source.kind == source_kind::database) {
+            // A clone belongs to the lease role; objects that another role owns would fail the
+            // worker's ALTER or TRUNCATE in the middle of a test. Say so now.
+            auto conn = co_await pg::connection::connect(target.admin_conninfo, 30s);
+            co_await check_object_owners(conn, source, target.lease_role);
+        } else if (source.kind == source_kind::migrations) {
             co_await apply_migrations(source, target);
         } else if (source.kind == source_kind::command) {
             co_await run_migration_command(source, target);
@@ -278,6 +281,16 @@ void backend_shard::start_draining(template_entry& entry, std::unique_ptr<templa
     }
     entry.draining.push_back(std::move(pool));
     retire_empty_pools();
+}
+
+const std::string& backend_shard::lease_role_of(const template_entry& entry) const {
+    return entry.settings && !entry.settings->lease_role.empty() ? entry.settings->lease_role
+                                                                 : endpoint_.lease_role;
+}
+
+const std::string& backend_shard::lease_password_of(const template_entry& entry) const {
+    return entry.settings && !entry.settings->lease_role.empty() ? entry.settings->lease_password
+                                                                 : endpoint_.lease_password;
 }
 
 }  // namespace pglease

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -27,7 +28,100 @@ std::string read_file(const std::filesystem::path& file) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// Schemas, relations and routines a worker may need to alter, with their owners. Objects that
+// belong to an extension and the schemas PostgreSQL owns are left out, and so is anything owned
+// by pg_database_owner (the public schema), since the clone's owner is the lease role.
+constexpr std::string_view foreign_owned_objects = R"sql(
+WITH owned (kind, name, owner, classid, objid) AS (
+    SELECT 'schema', quote_ident(n.nspname), n.nspowner, 'pg_namespace'::regclass, n.oid
+    FROM pg_namespace n
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+    UNION ALL
+    SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
+                          WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
+                          ELSE 'table' END,
+           format('%I.%I', n.nspname, c.relname), c.relowner, 'pg_class'::regclass, c.oid
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+    UNION ALL
+    SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname,
+                              pg_get_function_identity_arguments(p.oid)),
+           p.proowner, 'pg_proc'::regclass, p.oid
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+)
+SELECT o.kind, o.name, r.rolname, r.rolsuper::text
+FROM owned o JOIN pg_roles r ON r.oid = o.owner
+WHERE r.rolname NOT IN ($1, 'pg_database_owner')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype = 'e')
+ORDER BY r.rolname,
+         array_position(ARRAY['table', 'sequence', 'view', 'materialized view', 'foreign table',
+                              'schema', 'function'], o.kind),
+         o.name
+)sql";
+
+std::string in_quotes(std::string_view text) {
+    return "\"" + std::string(text) + "\"";
+}
+
 }  // namespace
+
+asio::awaitable<void> check_object_owners(pg::connection& conn, const template_settings& source,
+                                          const std::string& lease_role) {
+    auto rows = co_await conn.query(std::string(foreign_owned_objects), lease_role);
+    if (rows.rows() == 0) {
+        co_return;
+    }
+    // Per owner: how many objects, a few of them by name, and whether it is a superuser.
+    struct owner_objects {
+        std::size_t count = 0;
+        std::vector<std::string> examples;
+        bool superuser = false;
+    };
+    std::map<std::string, owner_objects> by_owner;
+    for (std::size_t row = 0; row < rows.rows(); ++row) {
+        auto& owner = by_owner[std::string(rows.value(row, 2))];
+        owner.superuser = rows.value(row, 3) == "true";
+        if (++owner.count <= 3) {
+            owner.examples.push_back(std::string(rows.value(row, 0)) + " " +
+                                     std::string(rows.value(row, 1)));
+        }
+    }
+    std::string owners;
+    for (const auto& [name, objects] : by_owner) {
+        owners += owners.empty() ? "" : "; ";
+        owners += std::to_string(objects.count) + " owned by " +
+                  (objects.superuser ? "superuser " : "") + in_quotes(name) + " (";
+        for (std::size_t i = 0; i < objects.examples.size(); ++i) {
+            owners += (i > 0 ? ", " : "") + objects.examples[i];
+        }
+        owners += objects.count > objects.examples.size() ? ", …)" : ")";
+    }
+    const std::string path = "templates." + source.name;
+    std::string advice;
+    const auto& [first_owner, first_objects] = *by_owner.begin();
+    if (by_owner.size() == 1 && !first_objects.superuser) {
+        advice = "set " + path + ".lease_role to " + in_quotes(first_owner) + " (and " + path +
+                 ".lease_password to its password) so that workers connect as the role that owns "
+                 "them, or make " +
+                 in_quotes(lease_role) + " their owner (REASSIGN OWNED BY " +
+                 in_quotes(first_owner) + " TO " + in_quotes(lease_role) +
+                 ", run in that database)";
+    } else {
+        advice =
+            "give them one owner that is not a superuser (ALTER … OWNER TO, run in that "
+            "database) and set " +
+            path + ".lease_role to it (with " + path +
+            ".lease_password): workers are never handed a superuser";
+    }
+    throw build_error(
+        "database " + in_quotes(source.database) + " holds " + std::to_string(rows.rows()) +
+        " objects that lease role " + in_quotes(lease_role) +
+        " does not own, so workers could not alter, truncate or replace them: " + owners +
+        ". To fix it, " + advice);
+}
 
 asio::awaitable<void> apply_migrations(const template_settings& source,
                                        const build_target& target) {

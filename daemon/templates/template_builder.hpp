@@ -44,6 +44,13 @@ boost::asio::awaitable<void> apply_migrations(const template_settings& source,
 boost::asio::awaitable<void> run_migration_command(const template_settings& source,
                                                    const build_target& target);
 
+/// Throws build_error when objects in the database `conn` is connected to (a copy of `source`'s
+/// database) belong to a role other than `lease_role`, which workers would then not be able to
+/// alter or truncate. The message names the objects, their owners and what to set.
+boost::asio::awaitable<void> check_object_owners(pg::connection& conn,
+                                                 const template_settings& source,
+                                                 const std::string& lease_role);
+
 /// The fingerprint of an existing database's schema (tables, columns, indexes, functions), read
 /// over `conn`, which is connected to it.
 boost::asio::awaitable<std::string> schema_fingerprint(pg::connection& conn);
