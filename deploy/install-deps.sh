@@ -11,8 +11,9 @@ packages=(
   libgtest-dev libgmock-dev libssl-dev
   # the PostgreSQL server the embedded cluster and the tests run (also creates the postgres user)
   postgresql-15
-  # tests/e2e/openapi_conformance.py and the OpenAPI schema validator it drives
-  python3 python3-jsonschema python3-yaml nodejs
+  # tests/e2e/openapi_conformance.py and the OpenAPI schema validator it drives; psycopg2 for the
+  # Python tests that talk to PostgreSQL themselves (tests/e2e, tests/chaos)
+  python3 python3-jsonschema python3-yaml python3-psycopg2 nodejs
   # tests/e2e/observability_e2e.py: a real Prometheus and promtool (the service is not started)
   prometheus
 )

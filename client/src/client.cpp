@@ -1,11 +1,13 @@
 // The HTTP side of the client: one keep-alive connection, synchronous Boost.Beast.
 #include "pglease/client.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
 #include <iomanip>
 #include <sstream>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -168,9 +170,31 @@ struct client::connection {
         buffer.clear();
     }
 
-    // One exchange; a kept-alive connection the server closed meanwhile is reopened once.
+    // One call. A pgleased that is starting (its catalog not read yet, or a standby waiting for
+    // the backend) answers 503 not_ready: the call is made again until the timeout has passed.
     std::pair<int, json> call(http::verb method, const std::string& target, const json* body,
                               std::chrono::seconds extra_wait = std::chrono::seconds(0)) {
+        const auto give_up_at = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            std::chrono::seconds retry_after{1};
+            try {
+                return exchange(method, target, body, extra_wait, retry_after);
+            } catch (const error& e) {
+                const auto pause =
+                    std::clamp(retry_after, std::chrono::seconds(1), std::chrono::seconds(5));
+                if (e.status() != 503 || e.code() != "not_ready" ||
+                    std::chrono::steady_clock::now() + pause >= give_up_at) {
+                    throw;
+                }
+                std::this_thread::sleep_for(pause);
+            }
+        }
+    }
+
+    // One exchange; a kept-alive connection the server closed meanwhile is reopened once.
+    std::pair<int, json> exchange(http::verb method, const std::string& target, const json* body,
+                                  std::chrono::seconds extra_wait,
+                                  std::chrono::seconds& retry_after) {
         const auto limit = timeout + extra_wait;
         for (int attempt = 0;; ++attempt) {
             const bool reused = stream.has_value();
@@ -211,6 +235,10 @@ struct client::connection {
             json parsed =
                 response.body().empty() ? json() : json::parse(response.body(), nullptr, false);
             if (status >= 400) {
+                if (auto after = response.find(http::field::retry_after); after != response.end()) {
+                    retry_after = std::chrono::seconds(
+                        std::strtol(std::string(after->value()).c_str(), nullptr, 10));
+                }
                 std::string code = "http_" + std::to_string(status);
                 std::string message =
                     "pgleased answered " + std::to_string(status) + " to " + target;

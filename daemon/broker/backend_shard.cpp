@@ -9,6 +9,7 @@
 
 #include "hashing/scram.hpp"
 #include "logging.hpp"
+#include "pg/conninfo.hpp"
 #include "pg/pg_error.hpp"
 
 namespace pglease {
@@ -28,8 +29,11 @@ backend_shard::backend_shard(asio::any_io_executor executor, backend_endpoint en
     operations_ = std::make_unique<pg::connection_pool>(
         endpoint_.admin_conninfo, static_cast<std::size_t>(endpoint_.max_parallel_clones) + 2, 30s);
     // Comments on the lease path get their own connections: a slow CREATE DATABASE never delays
-    // a lease of an idle clone.
-    catalog_ = std::make_unique<pg::connection_pool>(endpoint_.admin_conninfo, 2, 10s);
+    // a lease of an idle clone. Their commits reach the server's WAL before the answer, whatever
+    // the server's default (the embedded cluster's is off): a lease lost in a backend crash
+    // would leave its clone looking idle, for the next worker to be handed too.
+    catalog_ = std::make_unique<pg::connection_pool>(
+        pg::with_session_setting(endpoint_.admin_conninfo, "synchronous_commit", "local"), 2, 10s);
     for (const auto& [name, settings] : config_.templates) {
         auto& entry = templates_[name];
         entry.name = name;
@@ -45,6 +49,7 @@ asio::awaitable<void> backend_shard::start() {
     co_await ensure_lease_role();
     co_await reconcile();
     up_ = true;
+    catalog_read_ = true;
     spdlog::info("backend={} up: {} templates, {} leases adopted", endpoint_.name,
                  config_.templates.size(), leases_.size());
     const auto spawn = [this](asio::awaitable<void> task, const char* what) {
@@ -72,6 +77,7 @@ asio::awaitable<void> backend_shard::stop() {
     watch_timer_.cancel();
     for (auto& [name, entry] : templates_) {
         for (waiter* w : entry.waiters) {
+            w->give_up = true;
             w->wakeup.cancel();
         }
         for (waiter* w : entry.build_waiters) {
@@ -107,7 +113,8 @@ asio::awaitable<void> backend_shard::take_lock() {
         // One broker per backend and prefix: the lock lives as long as this session.
         auto taken = co_await lock_connection_->query(
             "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", "pglease:" + config_.prefix);
-        if (taken.value(0, 0) == "t") {
+        standby_ = taken.value(0, 0) != "t";
+        if (!standby_) {
             if (announced) {
                 spdlog::info("backend={} the other broker let go; taking over", endpoint_.name);
             }

@@ -94,6 +94,10 @@ class backend_shard {
     std::size_t idle_clones(const std::string& template_name) const;
     /// True while the backend is reachable and reconciled.
     bool up() const noexcept { return up_; }
+    /// True once the catalog has been read at start (it stays true while the backend is lost).
+    bool catalog_read() const noexcept { return catalog_read_; }
+    /// True while another broker holds the backend's lock and this one waits for it.
+    bool standby() const noexcept { return standby_; }
     /// Every database of ours on the backend (templates and clones, any state).
     std::size_t managed_databases() const noexcept;
     /// The backend's state for status and metrics.
@@ -108,6 +112,10 @@ class backend_shard {
         boost::asio::steady_timer wakeup;
         template_pool* pool = nullptr;
         clone* granted = nullptr;
+        /// The generation the clone was granted in: memory older than now is gone.
+        std::uint64_t granted_in = 0;
+        /// Woken to give up now (a failed build, the broker stopping), not to wait on.
+        bool give_up = false;
     };
 
     struct live_lease {
@@ -169,6 +177,9 @@ class backend_shard {
     // Catalog (backend_shard_catalog.cpp)
     boost::asio::awaitable<void> reconcile();
     void remove_orphaned_files(const std::set<std::string>& live_oids);
+    /// Looks for files no database owns on a backend whose data directory is not ours, and
+    /// reports them (log, metrics) where the admin may read the directory.
+    boost::asio::awaitable<void> report_orphaned_files(pg::connection& conn);
     boost::asio::awaitable<void> write_comment(const std::string& database,
                                                const catalog_comment& comment);
     catalog_comment clone_comment(const template_pool& pool, const clone& c) const;
@@ -218,9 +229,16 @@ class backend_shard {
     template_pool* pool_of(const std::string& template_name, const std::string& fingerprint);
 
     // Leases (backend_shard_leases.cpp)
-    boost::asio::awaitable<lease_info> grant(template_entry& entry, template_pool& pool, clone& c,
-                                             const acquire_request& request,
-                                             std::chrono::seconds ttl);
+    /// Records the lease on `c` and describes it; std::nullopt when the backend restarted
+    /// meanwhile and the lease is not in the rebuilt memory (the caller tries again).
+    boost::asio::awaitable<std::optional<lease_info>> grant(template_entry& entry,
+                                                            template_pool& pool, clone& c,
+                                                            const acquire_request& request,
+                                                            std::chrono::seconds ttl);
+    /// A grant whose memory was thrown away while its comment was written: the lease, once
+    /// memory is rebuilt and holds it, else std::nullopt.
+    boost::asio::awaitable<std::optional<lease_info>> after_restart(std::string id, std::string key,
+                                                                    bool recorded);
     lease_info describe(const live_lease& lease) const;
     void add_deadline(std::chrono::system_clock::time_point when, deadline_kind kind,
                       const std::string& key);
@@ -240,6 +258,8 @@ class backend_shard {
     std::unique_ptr<pg::connection_pool> operations_;
     std::unique_ptr<pg::connection_pool> catalog_;
     bool up_ = false;
+    bool catalog_read_ = false;
+    bool standby_ = false;
     bool stopping_ = false;
     /// Bumped whenever memory is thrown away (backend lost); suspended work checks it on resume.
     std::uint64_t generation_ = 0;
@@ -257,6 +277,10 @@ class backend_shard {
     std::chrono::steady_clock::time_point clones_paused_until_{};
     int background_tasks_ = 0;
     bool resume_scheduled_ = false;
+    /// Directories left by interrupted CREATE DATABASE, as last seen; unknown when the admin
+    /// may not read the data directory.
+    std::optional<orphan_files> orphans_;
+    bool orphan_check_refused_ = false;
 };
 
 }  // namespace pglease

@@ -202,6 +202,9 @@ asio::awaitable<void> backend_shard::reconcile() {
         }
         // Nothing is being cloned yet, so no directory is half-written by a running CREATE.
         remove_orphaned_files(live);
+        orphans_ = orphan_files{};
+    } else {
+        co_await report_orphaned_files(*conn);
     }
     retire_empty_pools();
     // Workers that asked while memory was being rebuilt are first in line for adopted clones.
@@ -222,6 +225,53 @@ void backend_shard::remove_orphaned_files(const std::set<std::string>& live_oids
         spdlog::info("backend={} removed {} ({} files) left by an interrupted CREATE DATABASE{}",
                      endpoint_.name, entry.path().string(), bytes,
                      removed ? ": " + removed.message() : "");
+    }
+}
+
+asio::awaitable<void> backend_shard::report_orphaned_files(pg::connection& conn) {
+    // Directories under base/ that no database owns, with their files and bytes. Someone else's
+    // CREATE DATABASE running right now would be counted too (its row is not committed yet).
+    static constexpr const char* orphans_sql = R"sql(
+SELECT d.name, count(f.file), coalesce(sum((pg_stat_file('base/' || d.name || '/' || f.file,
+                                                         true)).size), 0)::text
+FROM pg_ls_dir('base') AS d(name)
+LEFT JOIN LATERAL pg_ls_dir('base/' || d.name, true, false) AS f(file) ON true
+WHERE d.name ~ '^[0-9]{1,10}$'
+  AND NOT EXISTS (SELECT 1 FROM pg_database WHERE oid::text = d.name)
+GROUP BY d.name ORDER BY d.name
+)sql";
+    pg::result rows;
+    try {
+        rows = co_await conn.exec(orphans_sql);
+    } catch (const pg::server_error& e) {
+        orphans_.reset();
+        if (!orphan_check_refused_) {
+            orphan_check_refused_ = true;
+            spdlog::info(
+                "backend={} cannot look for files left in its data directory by interrupted "
+                "CREATE DATABASE ({}); grant the admin role EXECUTE on pg_ls_dir(text, boolean, "
+                "boolean) and pg_stat_file(text, boolean) to have them "
+                "reported",
+                endpoint_.name, e.message());
+        }
+        co_return;
+    }
+    orphan_files found;
+    std::string names;
+    for (std::size_t row = 0; row < rows.rows(); ++row) {
+        ++found.directories;
+        found.files += std::stoull(std::string(rows.value(row, 1)));
+        found.bytes += std::stoull(std::string(rows.value(row, 2)));
+        names +=
+            (names.empty() ? "" : " ") + std::string("base/") + std::string(rows.value(row, 0));
+    }
+    orphans_ = found;
+    if (found.directories > 0) {
+        spdlog::warn(
+            "backend={} {} directories in its data directory belong to no database ({} files, {} "
+            "bytes), left by interrupted CREATE DATABASE: {}; PostgreSQL never frees them, remove "
+            "them while the server is stopped",
+            endpoint_.name, found.directories, found.files, found.bytes, names);
     }
 }
 

@@ -47,38 +47,49 @@ asio::awaitable<lease_info> backend_shard::acquire(std::string template_name,
     const lease_settings& limits = entry.settings->lease;
     const auto ttl =
         std::clamp(request.ttl.value_or(limits.ttl), std::chrono::seconds(1), limits.max_ttl);
-    const auto wait = std::min(request.wait.value_or(limits.wait), limits.max_wait);
+    const auto give_up_at = asked + std::min(request.wait.value_or(limits.wait), limits.max_wait);
     if (!entry.current && entry.state == "failed") {
         refuse_acquire(entry);
     }
-    if (up_ && entry.current) {
-        if (clone* idle = entry.current->oldest_idle()) {
-            entry.current->move(*idle, clone_state::leased);
-            lease_info granted = co_await grant(entry, *entry.current, *idle, request, ttl);
-            metrics.acquired(seconds_since(asked));
-            co_return granted;
+    // Each turn either leases a clone or waits for one. A turn ends without a lease only when the
+    // backend restarted under it: memory was rebuilt from the catalog, and the worker, still
+    // within its wait, is served from the new memory instead of being turned away.
+    for (;;) {
+        if (up_ && entry.current) {
+            if (clone* idle = entry.current->oldest_idle()) {
+                entry.current->move(*idle, clone_state::leased);
+                if (auto granted = co_await grant(entry, *entry.current, *idle, request, ttl)) {
+                    metrics.acquired(seconds_since(asked));
+                    co_return std::move(*granted);
+                }
+                continue;
+            }
         }
+        waiter me(executor_);
+        me.wakeup.expires_at(give_up_at);
+        entry.waiters.push_back(&me);
+        const auto position = std::prev(entry.waiters.end());
+        schedule();
+        boost::system::error_code ignored;
+        co_await me.wakeup.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        if (me.granted != nullptr && me.granted_in == generation_) {
+            if (auto granted = co_await grant(entry, *me.pool, *me.granted, request, ttl)) {
+                metrics.acquired(seconds_since(asked));
+                co_return std::move(*granted);
+            }
+            continue;
+        }
+        if (me.granted == nullptr) {
+            entry.waiters.erase(position);
+        }
+        // A clone granted from memory that was since thrown away is the catalog's again (idle
+        // there, since no lease was written): this worker waits on in the rebuilt memory.
+        if (!me.give_up && !stopping_ && std::chrono::steady_clock::now() < give_up_at) {
+            continue;
+        }
+        metrics.wait_timed_out();
+        refuse_acquire(entry);
     }
-    waiter me(executor_);
-    me.wakeup.expires_after(wait);
-    entry.waiters.push_back(&me);
-    const auto position = std::prev(entry.waiters.end());
-    const auto generation = generation_;
-    schedule();
-    boost::system::error_code ignored;
-    co_await me.wakeup.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    if (me.granted != nullptr && generation != generation_) {
-        // Granted from memory that has since been thrown away: the clone is the catalog's now.
-        throw broker_error("backend_down", "backend " + endpoint_.name + " restarted", 1s);
-    }
-    if (me.granted != nullptr) {
-        lease_info granted = co_await grant(entry, *me.pool, *me.granted, request, ttl);
-        metrics.acquired(seconds_since(asked));
-        co_return granted;
-    }
-    entry.waiters.erase(position);
-    metrics.wait_timed_out();
-    refuse_acquire(entry);
 }
 
 void backend_shard::refuse_acquire(const template_entry& entry) const {
@@ -98,10 +109,11 @@ void backend_shard::refuse_acquire(const template_entry& entry) const {
                            "template \"" + entry.name + "\" is still being built", retry);
     }
     const auto max_total = static_cast<std::size_t>(entry.settings->pool.max_total);
-    if (entry.current->total() >= max_total) {
+    if (entry.current->size() >= max_total) {
         throw broker_error("pool_exhausted",
                            "pool of \"" + entry.name + "\" is at max_total (" +
-                               std::to_string(max_total) + " databases) and none was released",
+                               std::to_string(max_total) +
+                               " databases, those being dropped included) and none became free",
                            retry);
     }
     if (!has_room()) {
@@ -117,9 +129,10 @@ void backend_shard::refuse_acquire(const template_entry& entry) const {
                        retry);
 }
 
-asio::awaitable<lease_info> backend_shard::grant(template_entry& entry, template_pool& pool,
-                                                 clone& c, const acquire_request& request,
-                                                 std::chrono::seconds ttl) {
+asio::awaitable<std::optional<lease_info>> backend_shard::grant(template_entry& entry,
+                                                                template_pool& pool, clone& c,
+                                                                const acquire_request& request,
+                                                                std::chrono::seconds ttl) {
     const auto generation = generation_;
     const std::string id = new_lease_id();
     lease_record record;
@@ -140,7 +153,7 @@ asio::awaitable<lease_info> backend_shard::grant(template_entry& entry, template
         failure = std::current_exception();
     }
     if (generation != generation_) {
-        throw broker_error("backend_down", "backend " + endpoint_.name + " restarted", 1s);
+        co_return co_await after_restart(id, record.key, failure == nullptr);
     }
     if (failure) {
         // What the catalog now says of the clone is unknown: recycle it.
@@ -160,6 +173,28 @@ asio::awaitable<lease_info> backend_shard::grant(template_entry& entry, template
     schedule();
     lease_info info = describe(lease);
     info.id = id;
+    co_return info;
+}
+
+asio::awaitable<std::optional<lease_info>> backend_shard::after_restart(std::string id,
+                                                                        std::string key,
+                                                                        bool recorded) {
+    if (!recorded) {
+        co_return std::nullopt;  // the catalog has the clone as it was: no lease to honour
+    }
+    // The lease is in the catalog, but memory was thrown away while it was written. Once memory
+    // is rebuilt, it holds the lease (it was read after the write) or the clone as idle (read
+    // before it), which a later grant overwrites: the lease is handed out only in the first case.
+    const auto give_up_at = std::chrono::steady_clock::now() + 30s;
+    while (!up_ && !stopping_ && std::chrono::steady_clock::now() < give_up_at) {
+        co_await sleep_for(50ms);
+    }
+    auto adopted = leases_.find(key);
+    if (!up_ || adopted == leases_.end()) {
+        co_return std::nullopt;
+    }
+    lease_info info = describe(adopted->second);
+    info.id = std::move(id);
     co_return info;
 }
 

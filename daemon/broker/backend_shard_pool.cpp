@@ -37,7 +37,9 @@ bool backend_shard::wants_clone(const template_entry& entry, bool for_waiters_on
     const std::size_t creating = pool->count(clone_state::creating);
     const std::size_t waiters = entry.waiters.size();
     const auto max_total = static_cast<std::size_t>(entry.settings->pool.max_total);
-    if (pool->total() >= max_total) {
+    // Clones being dropped count: recycling drops wait behind clones for waiters, and without
+    // them in the count a burst would hold twice max_total databases.
+    if (pool->size() >= max_total) {
         return false;
     }
     if (for_waiters_only) {
@@ -69,6 +71,7 @@ backend_status backend_shard::backend_state() const {
     state.max_databases = endpoint_.max_databases;
     state.operations_in_progress = operations_in_flight_;
     state.max_parallel_clones = endpoint_.max_parallel_clones;
+    state.orphans = orphans_;
     return state;
 }
 
@@ -207,10 +210,33 @@ asio::awaitable<void> backend_shard::create_clone(template_pool& pool) {
         co_return;
     }
     if (name_taken) {
-        // Another database holds the name: it is not this clone, so not this clone's to drop.
-        spdlog::warn("template={} db={} exists already; skipping the name", pool.template_name(),
-                     name);
         pool.remove(c);
+        // Another database holds the name. A CREATE DATABASE sent by an earlier pgleased, killed
+        // meanwhile, runs on and may commit after this one read the catalog: a database of ours
+        // without a comment, which no reconcile would see again. Such a stray is dropped; one
+        // that carries a comment is left alone.
+        bool stray = false;
+        try {
+            auto conn = co_await operations_->acquire();
+            auto found = co_await conn->query(
+                "SELECT sd.description FROM pg_database d LEFT JOIN pg_shdescription sd "
+                "  ON sd.objoid = d.oid AND sd.classoid = 'pg_database'::regclass "
+                "WHERE d.datname = $1",
+                name);
+            stray = found.rows() == 1 &&
+                    (found.is_null(0, 0) || !decode_catalog_comment(found.value(0, 0)));
+        } catch (const pg::pg_error& e) {
+            spdlog::debug("db={} cannot be looked at: {}", name, e.what());
+        }
+        if (generation != generation_) {
+            co_return;
+        }
+        spdlog::warn("template={} db={} exists already{}; skipping the name", pool.template_name(),
+                     name,
+                     stray ? " without a comment (left by an earlier pgleased): dropping it" : "");
+        if (stray) {
+            template_drop_queue_.push_back(name);
+        }
         co_return;
     }
     template_metrics& metrics = metrics_.of(pool.template_name());
@@ -373,6 +399,7 @@ void backend_shard::became_idle(template_pool& pool, clone& c) {
     pool.move(c, clone_state::leased);
     next->pool = &pool;
     next->granted = &c;
+    next->granted_in = generation_;
     next->wakeup.cancel();
 }
 

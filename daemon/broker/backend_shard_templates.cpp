@@ -206,6 +206,7 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
         // Waiters cannot be served by a template that does not exist: let them hear why now.
         if (!entry.current) {
             for (waiter* w : entry.waiters) {
+                w->give_up = true;
                 w->wakeup.cancel();
             }
         }

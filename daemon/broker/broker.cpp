@@ -63,6 +63,17 @@ asio::awaitable<lease_info> broker::acquire(std::string template_name, acquire_r
     co_return co_await chosen->acquire(template_name, request);
 }
 
+std::optional<std::string> broker::not_serving() const {
+    for (const auto& shard : shards_) {
+        if (!shard->catalog_read()) {
+            return "backend " + shard->endpoint().name +
+                   (shard->standby() ? " is held by another pglease broker; this one is a standby"
+                                     : ": its catalog is being read");
+        }
+    }
+    return std::nullopt;
+}
+
 backend_shard* broker::shard_holding(const std::string& id) const {
     if (!is_lease_id(id)) {
         return nullptr;
@@ -71,6 +82,16 @@ backend_shard* broker::shard_holding(const std::string& id) const {
     for (const auto& shard : shards_) {
         if (shard->find_lease(key)) {
             return shard.get();
+        }
+    }
+    // A backend whose memory is being rebuilt from its catalog may hold the lease: "no such
+    // lease" would make its holder believe it lost a database it still has.
+    for (const auto& shard : shards_) {
+        if (!shard->up()) {
+            throw broker_error(shard->catalog_read() ? "backend_down" : "not_ready",
+                               "backend " + shard->endpoint().name +
+                                   " is reconnecting; the lease may be held there",
+                               std::chrono::seconds(1));
         }
     }
     return nullptr;

@@ -56,7 +56,11 @@ class broker {
     boost::asio::awaitable<void> abort_build(std::string name, std::string fingerprint,
                                              std::string build_id);
 
-    /// The lease `id`, if live.
+    /// Why the API cannot serve yet (a backend's catalog is not read, or this broker is a
+    /// standby), or std::nullopt once every backend's catalog has been read.
+    std::optional<std::string> not_serving() const;
+    /// The lease `id`, if live; throws broker_error (not_ready, backend_down) while a backend
+    /// that may hold it is rebuilding its memory.
     std::optional<lease_info> find_lease(const std::string& id) const;
     /// Every live lease.
     std::vector<lease_info> leases() const;

@@ -70,6 +70,14 @@ struct template_status {
     std::chrono::seconds max_keep{0};
 };
 
+/// Directories in a backend's data directory that no database owns (left by interrupted
+/// CREATE DATABASE), with what they hold.
+struct orphan_files {
+    std::size_t directories = 0;
+    std::size_t files = 0;
+    std::uint64_t bytes = 0;
+};
+
 /// A backend as the broker sees it.
 struct backend_status {
     std::string name;
@@ -82,6 +90,8 @@ struct backend_status {
     /// CREATE and DROP DATABASE running now.
     int operations_in_progress = 0;
     int max_parallel_clones = 0;
+    /// As found at the last reconcile; std::nullopt when the admin may not look.
+    std::optional<orphan_files> orphans;
 };
 
 /// The right to build a client-initialized template version: where and until when.

@@ -125,7 +125,7 @@ int status_of(const std::string& code) {
     if (code == "invalid_argument") {
         return 400;
     }
-    return 503;  // pool_exhausted, backend_down, template_failed, template_building
+    return 503;  // pool_exhausted, backend_down, template_failed, template_building, not_ready
 }
 
 // Path segments of a target without its query; "" segments are kept so "//" does not match.
@@ -326,6 +326,12 @@ boost::asio::awaitable<http_response> api_router::route(const http_request& requ
                            "this API needs \"Authorization: Bearer <token>\" with the right token");
         response.headers.emplace_back("WWW-Authenticate", "Bearer");
         co_return response;
+    }
+
+    // Until every backend's catalog is read, memory holds none of the live leases and none of
+    // the client-initialized templates: an answer now would be a wrong 404.
+    if (auto why = engine_.not_serving()) {
+        throw api_error(503, "not_ready", "pgleased is starting: " + *why, seconds(1));
     }
 
     if (s.size() == 2 && s[1] == "templates") {

@@ -78,7 +78,19 @@ std::vector<MetricFamily> state_metrics::Collect() const {
                                    "CREATE DATABASE and DROP DATABASE running on the backend now.");
     auto parallel =
         gauge_family("pglease_backend_max_parallel_clones", "The backend's max_parallel_clones.");
+    auto orphan_directories = gauge_family(
+        "pglease_backend_orphan_directories",
+        "Directories in the backend's data directory that no database owns (left by interrupted "
+        "CREATE DATABASE), as of the last reconcile; absent when the admin may not read them.");
+    auto orphan_bytes = gauge_family("pglease_backend_orphan_bytes",
+                                     "Bytes in those directories (see "
+                                     "pglease_backend_orphan_directories).");
     for (const backend_status& b : engine_.backends()) {
+        if (b.orphans) {
+            add(orphan_directories, {{"backend", b.name}},
+                static_cast<double>(b.orphans->directories));
+            add(orphan_bytes, {{"backend", b.name}}, static_cast<double>(b.orphans->bytes));
+        }
         add(up, {{"backend", b.name}}, b.up ? 1 : 0);
         add(connections, {{"backend", b.name}}, static_cast<double>(b.admin_connections));
         add(managed, {{"backend", b.name}}, static_cast<double>(b.databases));
@@ -91,8 +103,9 @@ std::vector<MetricFamily> state_metrics::Collect() const {
     add(build, {{"version", PGLEASE_VERSION}}, 1);
 
     std::vector<MetricFamily> families;
-    for (auto* family : {&databases, &min_idle, &max_total, &waiters, &info, &state, &up,
-                         &connections, &managed, &cap, &operations, &parallel, &build}) {
+    for (auto* family :
+         {&databases, &min_idle, &max_total, &waiters, &info, &state, &up, &connections, &managed,
+          &cap, &operations, &parallel, &orphan_directories, &orphan_bytes, &build}) {
         families.push_back(std::move(*family));
     }
     return families;

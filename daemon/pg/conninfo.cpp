@@ -59,9 +59,9 @@ std::map<std::string, std::string> parse_conninfo(const std::string& conninfo) {
     return parsed;
 }
 
-std::string with_database(const std::string& conninfo, const std::string& database) {
-    auto options = parse_conninfo(conninfo);
-    options["dbname"] = database;
+namespace {
+
+std::string joined(const std::map<std::string, std::string>& options) {
     std::string out;
     for (const auto& [keyword, value] : options) {
         if (!out.empty()) {
@@ -70,6 +70,22 @@ std::string with_database(const std::string& conninfo, const std::string& databa
         out += keyword + "=" + conninfo_value(value);
     }
     return out;
+}
+
+}  // namespace
+
+std::string with_database(const std::string& conninfo, const std::string& database) {
+    auto options = parse_conninfo(conninfo);
+    options["dbname"] = database;
+    return joined(options);
+}
+
+std::string with_session_setting(const std::string& conninfo, const std::string& name,
+                                 const std::string& value) {
+    auto options = parse_conninfo(conninfo);
+    std::string& given = options["options"];
+    given += (given.empty() ? "" : " ") + std::string("-c ") + name + "=" + value;
+    return joined(options);
 }
 
 }  // namespace pglease::pg

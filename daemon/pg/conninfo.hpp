@@ -22,4 +22,9 @@ std::map<std::string, std::string> parse_conninfo(const std::string& conninfo);
 /// `conninfo` with its database replaced by `database`.
 std::string with_database(const std::string& conninfo, const std::string& database);
 
+/// `conninfo` whose sessions start with run-time parameter `name` set to `value` (libpq's
+/// `options=-c name=value`, after any options it already has). `value` holds no spaces.
+std::string with_session_setting(const std::string& conninfo, const std::string& name,
+                                 const std::string& value);
+
 }  // namespace pglease::pg

@@ -85,10 +85,6 @@ std::size_t template_pool::count(clone_state state) const noexcept {
     return by_state_[static_cast<std::size_t>(state)].size();
 }
 
-std::size_t template_pool::total() const noexcept {
-    return clones_.size() - count(clone_state::dropping);
-}
-
 void template_pool::note_sequence(std::uint32_t seen) noexcept {
     if (seen > last_sequence_) {
         last_sequence_ = seen;

@@ -59,9 +59,8 @@ class template_pool {
 
     /// Number of clones in `state`.
     std::size_t count(clone_state state) const noexcept;
-    /// Clones that count against max_total: all but those being dropped.
-    std::size_t total() const noexcept;
-    /// Every clone, those being dropped included (each is a database on the backend).
+    /// Every clone, those being dropped included: each is a database on the backend, and each
+    /// counts against max_total, so a disk cannot fill while drops lag behind clones.
     std::size_t size() const noexcept { return clones_.size(); }
 
     /// The next sequence number for a clone name.

@@ -19,6 +19,19 @@ TEST(conninfo, empty_values_are_left_out) {
               "host='/tmp/x' dbname='a b'");
 }
 
+TEST(conninfo, a_session_setting_joins_the_options_a_url_already_has) {
+    const auto plain = parse_conninfo(with_session_setting("postgresql://admin:pw@db:5433/postgres",
+                                                           "synchronous_commit", "local"));
+    EXPECT_EQ(plain.at("options"), "-c synchronous_commit=local");
+    EXPECT_EQ(plain.at("host"), "db");
+    EXPECT_EQ(plain.at("port"), "5433");
+    EXPECT_EQ(plain.at("password"), "pw");
+    const auto more = parse_conninfo(with_session_setting(
+        "host=/tmp user=admin options='-c search_path=x'", "synchronous_commit", "local"));
+    EXPECT_EQ(more.at("options"), "-c search_path=x -c synchronous_commit=local");
+    EXPECT_EQ(more.at("user"), "admin");
+}
+
 TEST(identifier, problems_are_named) {
     EXPECT_FALSE(identifier_problem("pglease_app_1"));
     EXPECT_EQ(identifier_problem(""), "is empty");

@@ -83,7 +83,8 @@ struct template_data {
 class client {
   public:
     /// `base_url` empty: $PGLEASE_URL, else http://127.0.0.1:7432. `token` empty:
-    /// $PGLEASE_TOKEN. Requests time out after `timeout` plus any wait they ask for.
+    /// $PGLEASE_TOKEN. Requests time out after `timeout` plus any wait they ask for; a pgleased
+    /// that is still starting (503 not_ready) is asked again until `timeout` has passed.
     explicit client(std::string base_url = {}, std::string token = {},
                     std::chrono::seconds timeout = std::chrono::seconds(30));
     client(const client&) = delete;
