@@ -1,13 +1,13 @@
-// The shard's life: taking the backend, supervising it, losing and regaining it.
+// The shard's life: composing its parts, taking the backend, supervising it, losing and
+// regaining it; and its API, which each part answers.
 #include "broker/backend_shard.hpp"
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "hashing/scram.hpp"
+#include "broker/lease_roles.hpp"
+#include "broker/shard_parts.hpp"
 #include "logging.hpp"
 #include "pg/conninfo.hpp"
 #include "pg/pg_error.hpp"
@@ -17,91 +17,131 @@ namespace pglease {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
+backend_shard::parts::parts(const asio::any_io_executor& executor, const backend_endpoint& endpoint,
+                            const shard_config& config, broker_metrics& metrics, backend_life& life)
+    : operations(endpoint.admin_conninfo,
+                 static_cast<std::size_t>(endpoint.max_parallel_clones) + 2, 30s),
+      // Their commits reach the server's WAL before the answer, whatever the server's default
+      // (the embedded cluster's is off): a lease lost in a backend crash would leave its clone
+      // looking idle, for the next worker to be handed too.
+      catalog(pg::with_session_setting(endpoint.admin_conninfo, "synchronous_commit", "local"), 2,
+              10s),
+      deadlines(executor),
+      templates(config.templates, [&metrics](const std::string& name) { metrics.of(name); }),
+      leases(deadlines),
+      writer(catalog),
+      pool(executor, endpoint, config.prefix, templates, deadlines, metrics, operations, life,
+           {[this](template_pool& p, clone& c) { desk.offer(p, c); },
+            [this](const std::string& name) { return waiting.count(name); }}),
+      recycling(pool),
+      desk(executor, endpoint, templates, leases, waiting, writer, recycling, catalog, metrics,
+           life, config.default_lease,
+           {[this] { pool.schedule(); }, [this](template_pool& p, clone& c) { pool.drop(p, c); },
+            [this] { return pool.has_room(); }}),
+      sources(executor, endpoint, config.prefix, config.working_dir, templates, operations, metrics,
+              life,
+              {[this](template_entry& e, std::unique_ptr<template_pool> ready) {
+                   promote(e, std::move(ready));
+               },
+               [this](template_entry& e) { waiting.give_up(e.name); },
+               [this](std::string name) { pool.drop_database(std::move(name)); },
+               [this] { pool.schedule(); }}),
+      clients(executor, endpoint, config.prefix, templates, deadlines, operations, metrics, life,
+              config.default_pool, config.default_lease,
+              {[this](template_entry& e, std::unique_ptr<template_pool> ready) {
+                   promote(e, std::move(ready));
+               },
+               [this](std::string name) { pool.drop_database(std::move(name)); },
+               [this](const template_entry& e) { return status_of(e); }}),
+      watch_timer(executor),
+      default_lease(config.default_lease) {}
+
+void backend_shard::parts::promote(template_entry& entry, std::unique_ptr<template_pool> ready) {
+    if (template_pool* replaced = templates.promote(entry, std::move(ready))) {
+        std::vector<clone*> idle(replaced->in_state(clone_state::idle).begin(),
+                                 replaced->in_state(clone_state::idle).end());
+        for (clone* c : idle) {
+            pool.drop(*replaced, *c);
+        }
+    }
+    for (auto& database : templates.retire_empty()) {
+        pool.drop_database(std::move(database));
+    }
+    pool.schedule();
+}
+
+template_status backend_shard::parts::status_of(const template_entry& entry) const {
+    return templates.status(entry, waiting.count(entry.name), default_lease);
+}
+
 backend_shard::backend_shard(asio::any_io_executor executor, backend_endpoint endpoint,
                              shard_config config, broker_metrics& metrics)
     : executor_(std::move(executor)),
       endpoint_(std::move(endpoint)),
       config_(std::move(config)),
       metrics_(metrics),
-      deadline_timer_(executor_),
-      watch_timer_(executor_) {
-    // Clones and drops, plus room for template builds, which must not wait behind them.
-    operations_ = std::make_unique<pg::connection_pool>(
-        endpoint_.admin_conninfo, static_cast<std::size_t>(endpoint_.max_parallel_clones) + 2, 30s);
-    // Comments on the lease path get their own connections: a slow CREATE DATABASE never delays
-    // a lease of an idle clone. Their commits reach the server's WAL before the answer, whatever
-    // the server's default (the embedded cluster's is off): a lease lost in a backend crash
-    // would leave its clone looking idle, for the next worker to be handed too.
-    catalog_ = std::make_unique<pg::connection_pool>(
-        pg::with_session_setting(endpoint_.admin_conninfo, "synchronous_commit", "local"), 2, 10s);
-    for (const auto& [name, settings] : config_.templates) {
-        auto& entry = templates_[name];
-        entry.name = name;
-        entry.settings = settings;
-        metrics_.of(name);  // its series exist, at zero, from the start
-    }
-}
+      parts_(std::make_unique<parts>(executor_, endpoint_, config_, metrics_, life_)) {}
 
 backend_shard::~backend_shard() = default;
 
 asio::awaitable<void> backend_shard::start() {
     co_await take_lock();
-    co_await ensure_lease_role();
+    {
+        auto conn = co_await parts_->catalog.acquire();
+        co_await ensure_lease_roles(*conn, endpoint_, config_.templates);
+    }
     co_await reconcile();
-    up_ = true;
+    life_.up = true;
     catalog_read_ = true;
     spdlog::info("backend={} up: {} templates, {} leases adopted", endpoint_.name,
-                 config_.templates.size(), leases_.size());
-    const auto spawn = [this](asio::awaitable<void> task, const char* what) {
-        ++background_tasks_;
-        asio::co_spawn(executor_, std::move(task), [this, what](const std::exception_ptr& failure) {
-            --background_tasks_;
-            if (failure) {
-                try {
-                    std::rethrow_exception(failure);
-                } catch (const std::exception& e) {
-                    spdlog::error("backend={} {} stopped: {}", endpoint_.name, what, e.what());
-                }
-            }
-        });
-    };
-    spawn(run_deadlines(), "expiry timer");
-    spawn(supervise(), "supervisor");
-    co_await watch_sources();
-    schedule();
+                 config_.templates.size(), parts_->leases.size());
+    spawn_background(executor_, life_,
+                     parts_->deadlines.run([this](const deadline& due) { on_deadline(due); },
+                                           [this] { return life_.up && !life_.stopping; }),
+                     endpoint_.name, "expiry timer");
+    spawn_background(executor_, life_, supervise(), endpoint_.name, "supervisor");
+    co_await parts_->sources.watch();
+    parts_->pool.schedule();
 }
 
 asio::awaitable<void> backend_shard::stop() {
-    stopping_ = true;
-    deadline_timer_.cancel();
-    watch_timer_.cancel();
-    for (auto& [name, entry] : templates_) {
-        for (waiter* w : entry.waiters) {
-            w->give_up = true;
-            w->wakeup.cancel();
-        }
-        for (waiter* w : entry.build_waiters) {
-            w->wakeup.cancel();
-        }
-    }
+    life_.stopping = true;
+    parts_->deadlines.stop();
+    parts_->watch_timer.cancel();
+    parts_->waiting.give_up_all();
+    parts_->clients.wake_all();
     // Background work holds pointers into this shard: wait until all of it has ended.
-    for (int i = 0; background_tasks_ > 0 && i < 3000; ++i) {
-        co_await sleep_for(10ms);
+    for (int i = 0; life_.background_tasks > 0 && i < 3000; ++i) {
+        asio::steady_timer pause(executor_, 10ms);
+        boost::system::error_code ignored;
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
-    if (background_tasks_ > 0) {
+    if (life_.background_tasks > 0) {
         spdlog::warn("backend={} {} background tasks still running at stop", endpoint_.name,
-                     background_tasks_);
+                     life_.background_tasks);
     }
     if (lock_connection_) {
         lock_connection_->close();
     }
-    up_ = false;
+    life_.up = false;
 }
 
-asio::awaitable<void> backend_shard::sleep_for(std::chrono::steady_clock::duration how_long) {
-    asio::steady_timer timer(executor_, how_long);
-    boost::system::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+void backend_shard::on_deadline(const deadline& due) {
+    switch (due.kind) {
+        case deadline_kind::lease_expiry:
+            parts_->desk.lease_expired(due.key);
+            break;
+        case deadline_kind::keep_expiry:
+            parts_->desk.keep_expired(due.key);
+            break;
+        case deadline_kind::build_expiry:
+            parts_->clients.build_expired(due.key);
+            parts_->pool.schedule();
+            break;
+        case deadline_kind::surplus_trim:
+            parts_->pool.surplus_due(due.key);
+            break;
+    }
 }
 
 asio::awaitable<void> backend_shard::take_lock() {
@@ -127,73 +167,21 @@ asio::awaitable<void> backend_shard::take_lock() {
                 endpoint_.name, config_.prefix);
             announced = true;
         }
-        if (stopping_) {
+        if (life_.stopping) {
             throw std::runtime_error("stopped while waiting for the backend's lock");
         }
-        co_await sleep_for(1s);
-    }
-}
-
-asio::awaitable<void> backend_shard::ensure_lease_role() {
-    auto conn = co_await catalog_->acquire();
-    const std::string role = conn->quote_identifier(endpoint_.lease_role);
-    auto exists =
-        co_await conn->query("SELECT 1 FROM pg_roles WHERE rolname = $1", endpoint_.lease_role);
-    const std::string password =
-        endpoint_.lease_password.empty() ? ""
-        : endpoint_.lease_password_generated
-            ? " PASSWORD " + conn->quote_literal(scram_sha256_secret(endpoint_.lease_password,
-                                                                     generated_password_iterations))
-            : " PASSWORD " + conn->quote_literal(endpoint_.lease_password);
-    if (exists.rows() == 0) {
-        co_await conn->exec("CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE" +
-                            password);
-        spdlog::info("backend={} created lease role {}", endpoint_.name, endpoint_.lease_role);
-    } else if (!password.empty()) {
-        try {
-            co_await conn->exec("ALTER ROLE " + role + " LOGIN" + password);
-        } catch (const pg::server_error& e) {
-            spdlog::warn("backend={} cannot set the password of lease role {}: {}", endpoint_.name,
-                         endpoint_.lease_role, e.what());
-        }
-    }
-    // A non-superuser admin must be a member of the lease role to create databases it owns and to
-    // run migrations as it.
-    auto super = co_await conn->exec("SELECT rolsuper FROM pg_roles WHERE rolname = current_user");
-    if (super.value(0, 0) == "t") {
-        co_return;
-    }
-    co_await conn->exec("GRANT " + role + " TO CURRENT_USER");
-    // The same holds for the roles that templates of their own hand out (a database source's
-    // owner): they exist already, and the admin may lack the right to grant them.
-    for (const auto& [name, settings] : config_.templates) {
-        if (settings.lease_role.empty() || settings.lease_role == endpoint_.lease_role) {
-            continue;
-        }
-        auto member = co_await conn->query(
-            "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = $1",
-            settings.lease_role);
-        if (member.rows() == 0 || member.value(0, 0) == "t") {
-            continue;
-        }
-        try {
-            co_await conn->exec("GRANT " + conn->quote_identifier(settings.lease_role) +
-                                " TO CURRENT_USER");
-        } catch (const pg::server_error& e) {
-            spdlog::warn(
-                "backend={} template={} cannot make the admin a member of lease role {}, so its "
-                "clones cannot be given to that role: {}",
-                endpoint_.name, name, settings.lease_role, e.what());
-        }
+        asio::steady_timer pause(executor_, 1s);
+        boost::system::error_code ignored;
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
 }
 
 asio::awaitable<void> backend_shard::supervise() {
-    while (!stopping_) {
-        watch_timer_.expires_after(config_.watch_interval);
+    while (!life_.stopping) {
+        parts_->watch_timer.expires_after(config_.watch_interval);
         boost::system::error_code ignored;
-        co_await watch_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-        if (stopping_) {
+        co_await parts_->watch_timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        if (life_.stopping) {
             co_return;
         }
         bool alive = true;
@@ -205,55 +193,131 @@ asio::awaitable<void> backend_shard::supervise() {
             alive = false;
         }
         if (alive) {
-            co_await watch_sources();
+            co_await parts_->sources.watch();
             continue;
         }
         // Sessions are gone and with them the lock: forget memory and rebuild it from the catalog.
-        up_ = false;
+        life_.up = false;
         forget_state();
-        for (int attempt = 0; !stopping_; ++attempt) {
+        while (!life_.stopping) {
             try {
                 co_await take_lock();
-                co_await ensure_lease_role();
+                {
+                    auto conn = co_await parts_->catalog.acquire();
+                    co_await ensure_lease_roles(*conn, endpoint_, config_.templates);
+                }
                 co_await reconcile();
-                up_ = true;
-                spdlog::info("backend={} back: {} leases adopted", endpoint_.name, leases_.size());
-                deadline_timer_.cancel();
-                co_await watch_sources();
-                schedule();
+                life_.up = true;
+                spdlog::info("backend={} back: {} leases adopted", endpoint_.name,
+                             parts_->leases.size());
+                parts_->deadlines.wake();
+                co_await parts_->sources.watch();
+                parts_->pool.schedule();
                 break;
             } catch (const std::exception& e) {
                 warn_limited("backend_unreachable backend=" + endpoint_.name,
                              "backend={} still unreachable: {}", endpoint_.name, e.what());
             }
-            co_await sleep_for(1s);
+            asio::steady_timer pause(executor_, 1s);
+            co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
         }
     }
 }
 
 void backend_shard::forget_state() {
-    ++generation_;
-    for (auto& [name, entry] : templates_) {
-        entry.current.reset();
-        entry.draining.clear();
-        entry.building = false;
-        entry.source_stamp.clear();
-        entry.wanted_fingerprint.clear();
-        entry.build.reset();
-        entry.surplus_since.reset();
-        entry.trim_check_pending = false;  // its deadline goes with the others below
-        for (waiter* w : entry.build_waiters) {
-            w->wakeup.cancel();
+    ++life_.generation;
+    parts_->templates.forget();
+    parts_->clients.wake_all();
+    parts_->leases.clear();
+    parts_->deadlines.clear();
+    parts_->pool.forget();
+    parts_->operations.clear_idle();
+    parts_->catalog.clear_idle();
+}
+
+asio::awaitable<lease_info> backend_shard::acquire(std::string template_name,
+                                                   acquire_request request) {
+    co_return co_await parts_->desk.acquire(std::move(template_name), std::move(request));
+}
+
+asio::awaitable<lease_info> backend_shard::renew(std::string key,
+                                                 std::optional<std::chrono::seconds> ttl) {
+    co_return co_await parts_->desk.renew(std::move(key), ttl);
+}
+
+asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
+                                             std::optional<std::chrono::seconds> keep_for) {
+    co_await parts_->desk.release(std::move(key), mode, keep_for);
+}
+
+asio::awaitable<client_template_outcome> backend_shard::ensure_client_template(
+    std::string name, std::string fingerprint, std::chrono::seconds wait,
+    std::chrono::seconds build_ttl) {
+    co_return co_await parts_->clients.ensure(std::move(name), std::move(fingerprint), wait,
+                                              build_ttl);
+}
+
+asio::awaitable<template_status> backend_shard::finalize_build(std::string name,
+                                                               std::string fingerprint,
+                                                               std::string build_id) {
+    co_return co_await parts_->clients.finalize(std::move(name), std::move(fingerprint),
+                                                std::move(build_id));
+}
+
+asio::awaitable<void> backend_shard::abort_build(std::string name, std::string fingerprint,
+                                                 std::string build_id) {
+    parts_->clients.abort(name, fingerprint, build_id);
+    parts_->pool.schedule();
+    co_return;
+}
+
+std::optional<lease_info> backend_shard::find_lease(const std::string& key) const {
+    return parts_->desk.find(key);
+}
+
+std::vector<lease_info> backend_shard::leases() const {
+    return parts_->desk.all();
+}
+
+std::optional<template_status> backend_shard::status(const std::string& template_name) const {
+    const template_entry* entry = parts_->templates.find(template_name);
+    if (entry == nullptr) {
+        return std::nullopt;
+    }
+    return parts_->status_of(*entry);
+}
+
+std::vector<std::string> backend_shard::template_names() const {
+    std::vector<std::string> names;
+    for (const auto& [name, entry] : parts_->templates.entries()) {
+        if (entry.settings) {
+            names.push_back(name);
         }
     }
-    leases_.clear();
-    kept_.clear();
-    deadlines_.clear();
-    drop_queue_.clear();
-    template_drop_queue_.clear();
-    operations_in_flight_ = 0;
-    operations_->clear_idle();
-    catalog_->clear_idle();
+    return names;
+}
+
+std::size_t backend_shard::idle_clones(const std::string& template_name) const {
+    const template_entry* entry = parts_->templates.find(template_name);
+    return entry != nullptr && entry->current ? entry->current->count(clone_state::idle) : 0;
+}
+
+std::size_t backend_shard::managed_databases() const noexcept {
+    return parts_->pool.databases();
+}
+
+backend_status backend_shard::backend_state() const {
+    backend_status state;
+    state.name = endpoint_.name;
+    state.up = life_.up;
+    state.admin_connections =
+        (lock_connection_ ? 1 : 0) + parts_->operations.open() + parts_->catalog.open();
+    state.databases = managed_databases();
+    state.max_databases = endpoint_.max_databases;
+    state.operations_in_progress = parts_->pool.in_flight();
+    state.max_parallel_clones = endpoint_.max_parallel_clones;
+    state.orphans = orphans_;
+    return state;
 }
 
 }  // namespace pglease

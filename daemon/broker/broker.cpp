@@ -174,8 +174,8 @@ std::optional<template_status> broker::status(const std::string& template_name) 
         merged->pool.dropping += one->pool.dropping;
         merged->pool.kept += one->pool.kept;
         merged->pool.waiters += one->pool.waiters;
-        if (merged->state != "ready" && one->state == "ready") {
-            merged->state = "ready";
+        if (merged->state != template_state::ready && one->state == template_state::ready) {
+            merged->state = template_state::ready;
             merged->fingerprint = one->fingerprint;
         }
         if (merged->error.empty()) {

@@ -5,6 +5,9 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "templates/template_state.hpp"
 
 namespace pglease {
 
@@ -61,8 +64,8 @@ struct template_status {
     std::string name;
     std::string source;       // migrations, database, command, client
     std::string fingerprint;  // of the version leases get now (empty while none is ready)
-    std::string state;        // building, ready, failed
-    std::string error;        // the last build failure, when failed
+    template_state state = template_state::building;
+    std::string error;  // the last build failure, when failed
     pool_counts pool;
     /// The bounds a lease request is checked against.
     std::chrono::seconds max_ttl{0};
@@ -76,6 +79,8 @@ struct orphan_files {
     std::size_t directories = 0;
     std::size_t files = 0;
     std::uint64_t bytes = 0;
+    /// Their paths in the data directory (base/<oid>).
+    std::vector<std::string> names;
 };
 
 /// A backend as the broker sees it.

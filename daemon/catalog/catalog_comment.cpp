@@ -92,4 +92,26 @@ std::optional<catalog_comment> decode_catalog_comment(std::string_view text) {
     }
 }
 
+catalog_comment template_comment(const std::string& template_name, const std::string& fingerprint,
+                                 bool ready, bool client) {
+    catalog_comment comment;
+    comment.what = catalog_comment::kind::template_database;
+    comment.template_name = template_name;
+    comment.fingerprint = fingerprint;
+    comment.phase =
+        ready ? catalog_comment::template_phase::ready : catalog_comment::template_phase::building;
+    comment.client = client;
+    return comment;
+}
+
+catalog_comment clone_comment(const std::string& template_name, const std::string& fingerprint,
+                              std::optional<std::chrono::system_clock::time_point> kept_until) {
+    catalog_comment comment;
+    comment.what = catalog_comment::kind::clone;
+    comment.template_name = template_name;
+    comment.fingerprint = fingerprint;
+    comment.kept_until = kept_until;
+    return comment;
+}
+
 }  // namespace pglease

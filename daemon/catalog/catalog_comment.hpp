@@ -40,6 +40,14 @@ struct catalog_comment {
     bool client = false;
 };
 
+/// The comment of a template database: ready once its source was applied in full.
+catalog_comment template_comment(const std::string& template_name, const std::string& fingerprint,
+                                 bool ready, bool client);
+
+/// The comment of a clone of `template_name`'s version `fingerprint`, with no lease.
+catalog_comment clone_comment(const std::string& template_name, const std::string& fingerprint,
+                              std::optional<std::chrono::system_clock::time_point> kept_until);
+
 /// The comment text: "pglease:v1 {json}".
 std::string encode_catalog_comment(const catalog_comment& comment);
 

@@ -61,8 +61,10 @@ std::vector<MetricFamily> state_metrics::Collect() const {
             add(info, {{"fingerprint", t.fingerprint}, {"source", t.source}, {"template", t.name}},
                 1);
         }
-        for (const char* name : {"building", "ready", "failed"}) {
-            add(state, {{"state", name}, {"template", t.name}}, t.state == name ? 1 : 0);
+        for (const auto one :
+             {template_state::building, template_state::ready, template_state::failed}) {
+            add(state, {{"state", std::string(to_string(one))}, {"template", t.name}},
+                t.state == one ? 1 : 0);
         }
     }
 

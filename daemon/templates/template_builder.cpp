@@ -197,6 +197,19 @@ asio::awaitable<void> run_migration_command(const template_settings& source,
     }
 }
 
+asio::awaitable<void> seal_template(pg::connection& conn, std::string database,
+                                    std::string ready_comment) {
+    const std::string quoted = conn.quote_identifier(database);
+    co_await conn.exec("ALTER DATABASE " + quoted +
+                       " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true");
+    // No session may stay on a template, or clones fail with "being accessed by other users".
+    co_await conn.query(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1",
+        database);
+    co_await conn.exec("COMMENT ON DATABASE " + quoted + " IS " +
+                       conn.quote_literal(ready_comment));
+}
+
 asio::awaitable<std::string> schema_fingerprint(pg::connection& conn) {
     auto digest = co_await conn.exec(R"sql(
 SELECT encode(sha256(convert_to(coalesce(string_agg(item, E'\n' ORDER BY item), ''), 'UTF8')), 'hex')

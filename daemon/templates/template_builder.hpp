@@ -51,6 +51,11 @@ boost::asio::awaitable<void> check_object_owners(pg::connection& conn,
                                                  const template_settings& source,
                                                  const std::string& lease_role);
 
+/// Closes a built template database to connections, marks it a template, ends the sessions on
+/// it, and records `ready` (its comment) on it.
+boost::asio::awaitable<void> seal_template(pg::connection& conn, std::string database,
+                                           std::string ready_comment);
+
 /// The fingerprint of an existing database's schema (tables, columns, indexes, functions), read
 /// over `conn`, which is connected to it.
 boost::asio::awaitable<std::string> schema_fingerprint(pg::connection& conn);

@@ -45,7 +45,7 @@ acquire_request quick(std::chrono::seconds wait = 30s) {
 
 bool pool_settled(broker_harness& h, const std::string& name, std::size_t idle) {
     auto status = h.engine().status(name);
-    return status && status->state == "ready" && status->pool.idle == idle &&
+    return status && status->state == template_state::ready && status->pool.idle == idle &&
            status->pool.creating == 0 && status->pool.dropping == 0;
 }
 
@@ -100,7 +100,8 @@ TEST(broker_faults, workers_waiting_through_a_backend_restart_are_served_and_not
     settings.pool.min_idle = 0;
     settings.pool.max_total = 3;
     h.start();
-    ASSERT_TRUE(h.wait_until([&] { return h.engine().status("app")->state == "ready"; }));
+    ASSERT_TRUE(
+        h.wait_until([&] { return h.engine().status("app")->state == template_state::ready; }));
     std::vector<lease_info> held;
     for (int i = 0; i < 3; ++i) {
         held.push_back(h.run([&] { return h.engine().acquire("app", quick()); }));

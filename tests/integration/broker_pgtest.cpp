@@ -53,7 +53,7 @@ std::string as_worker(broker_harness& h, const lease_info& lease, const std::str
 
 bool pool_settled(broker_harness& h, const std::string& name, std::size_t idle) {
     auto status = h.engine().status(name);
-    return status && status->state == "ready" && status->pool.idle == idle &&
+    return status && status->state == template_state::ready && status->pool.idle == idle &&
            status->pool.creating == 0 && status->pool.dropping == 0;
 }
 
@@ -151,7 +151,8 @@ TEST(broker, a_broken_migration_fails_naming_the_file_and_recovers_once_fixed) {
     files["0003_broken.sql"] = "CREATE TABLE broken (x no_such_type);";
     h.add_migrations_template("app", files).pool.min_idle = 1;
     h.start();
-    ASSERT_TRUE(h.wait_until([&] { return h.engine().status("app")->state == "failed"; }));
+    ASSERT_TRUE(
+        h.wait_until([&] { return h.engine().status("app")->state == template_state::failed; }));
     const auto status = *h.engine().status("app");
     EXPECT_NE(status.error.find("0003_broken.sql"), std::string::npos) << status.error;
     EXPECT_NE(status.error.find("no_such_type"), std::string::npos) << status.error;

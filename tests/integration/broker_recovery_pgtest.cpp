@@ -35,7 +35,7 @@ acquire_request quick(std::chrono::seconds ttl = 600s) {
 
 bool pool_settled(broker_harness& h, const std::string& name, std::size_t idle) {
     auto status = h.engine().status(name);
-    return status && status->state == "ready" && status->pool.idle == idle &&
+    return status && status->state == template_state::ready && status->pool.idle == idle &&
            status->pool.creating == 0 && status->pool.dropping == 0;
 }
 

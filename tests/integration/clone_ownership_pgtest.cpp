@@ -38,7 +38,7 @@ acquire_request quick() {
 
 bool pool_settled(broker_harness& h, const std::string& name, std::size_t idle) {
     auto status = h.engine().status(name);
-    return status && status->state == "ready" && status->pool.idle == idle &&
+    return status && status->state == template_state::ready && status->pool.idle == idle &&
            status->pool.creating == 0 && status->pool.dropping == 0;
 }
 
@@ -195,7 +195,8 @@ TEST(clone_ownership,
     make_external_source(h, "palace_unset", "palace_owner");
     h.config().templates["ext"] = database_template("ext", "palace_unset");
     h.start();
-    ASSERT_TRUE(h.wait_until([&] { return h.engine().status("ext")->state == "failed"; }));
+    ASSERT_TRUE(
+        h.wait_until([&] { return h.engine().status("ext")->state == template_state::failed; }));
     const std::string error = h.engine().status("ext")->error;
     for (const char* part :
          {"\"palace_unset\"", "owned by \"palace_owner\"", "table public.accounts",
@@ -226,7 +227,8 @@ TEST(clone_ownership, objects_a_superuser_owns_are_refused_since_leases_never_ha
     });
     h.config().templates["ext"] = database_template("ext", "super_owned");
     h.start();
-    ASSERT_TRUE(h.wait_until([&] { return h.engine().status("ext")->state == "failed"; }));
+    ASSERT_TRUE(
+        h.wait_until([&] { return h.engine().status("ext")->state == template_state::failed; }));
     const std::string error = h.engine().status("ext")->error;
     EXPECT_NE(error.find("owned by superuser \"postgres\""), std::string::npos) << error;
     EXPECT_NE(error.find("never handed a superuser"), std::string::npos) << error;

@@ -1,18 +1,22 @@
-// Template versions: noticing source changes, building a version, promoting it, draining the old.
-#include <algorithm>
+#include "templates/source_builds.hpp"
 
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "broker/backend_shard.hpp"
 #include "broker/backoff.hpp"
+#include "catalog/catalog_comment.hpp"
 #include "hashing/sha256.hpp"
 #include "logging.hpp"
+#include "pg/connection_pool.hpp"
 #include "pg/conninfo.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
+#include "pool/drop_database.hpp"
 #include "templates/fingerprint.hpp"
 #include "templates/template_builder.hpp"
+#include "templates/template_set.hpp"
 
 namespace pglease {
 
@@ -32,7 +36,21 @@ constexpr auto database_source_interval = 30s;
 
 }  // namespace
 
-asio::awaitable<std::optional<std::string>> backend_shard::source_fingerprint(
+source_builds::source_builds(asio::any_io_executor executor, const backend_endpoint& endpoint,
+                             std::string prefix, std::filesystem::path working_dir,
+                             template_set& templates, pg::connection_pool& operations,
+                             broker_metrics& metrics, backend_life& life, hooks wiring)
+    : executor_(std::move(executor)),
+      endpoint_(endpoint),
+      prefix_(std::move(prefix)),
+      working_dir_(std::move(working_dir)),
+      templates_(templates),
+      operations_(operations),
+      metrics_(metrics),
+      life_(life),
+      hooks_(std::move(wiring)) {}
+
+asio::awaitable<std::optional<std::string>> source_builds::source_fingerprint(
     template_entry& entry) {
     const template_settings& source = *entry.settings;
     if (source.fingerprint) {
@@ -73,9 +91,27 @@ asio::awaitable<std::optional<std::string>> backend_shard::source_fingerprint(
     co_return std::nullopt;
 }
 
-asio::awaitable<void> backend_shard::watch_sources() {
-    for (auto& [name, entry] : templates_) {
-        if (!entry.settings || entry.client || entry.building || stopping_ || !up_) {
+asio::awaitable<void> source_builds::read_sources() {
+    for (auto& [name, entry] : templates_.entries()) {
+        if (!entry.settings || entry.client) {
+            continue;
+        }
+        try {
+            if (auto fingerprint = co_await source_fingerprint(entry)) {
+                entry.wanted_fingerprint = *fingerprint;
+            }
+        } catch (const std::exception& e) {
+            entry.state = template_state::failed;
+            entry.error = e.what();
+            warn_limited("source_unusable template=" + name, "template={} source unusable: {}",
+                         name, e.what());
+        }
+    }
+}
+
+asio::awaitable<void> source_builds::watch() {
+    for (auto& [name, entry] : templates_.entries()) {
+        if (!entry.settings || entry.client || entry.building || life_.stopping || !life_.up) {
             continue;
         }
         std::optional<std::string> fingerprint;
@@ -91,12 +127,11 @@ asio::awaitable<void> backend_shard::watch_sources() {
             }
             entry.error = problem;
             if (!entry.current) {
-                entry.state = "failed";
+                entry.state = template_state::failed;
             }
             continue;
         }
-        const bool serving = entry.current && entry.current->fingerprint() == *fingerprint;
-        if (serving) {
+        if (entry.current && entry.current->fingerprint() == *fingerprint) {
             entry.wanted_fingerprint = *fingerprint;
             continue;
         }
@@ -109,40 +144,30 @@ asio::awaitable<void> backend_shard::watch_sources() {
         }
         entry.wanted_fingerprint = *fingerprint;
         entry.building = true;
-        ++background_tasks_;
-        asio::co_spawn(executor_, build_version(entry, *fingerprint),
-                       [this, name = name](const std::exception_ptr& failure) {
-                           --background_tasks_;
-                           if (failure) {
-                               try {
-                                   std::rethrow_exception(failure);
-                               } catch (const std::exception& e) {
-                                   spdlog::error("template={} build task failed: {}", name,
-                                                 e.what());
-                               }
-                           }
-                       });
+        spawn_background(executor_, life_, build_version(entry, *fingerprint), endpoint_.name,
+                         "build of template " + name);
     }
 }
 
-asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::string fingerprint) {
-    const auto generation = generation_;
+asio::awaitable<void> source_builds::build_version(template_entry& entry, std::string fingerprint) {
+    const auto generation = life_.generation;
     const template_settings& source = *entry.settings;
-    const std::string database = template_database_name(config_.prefix, entry.name, fingerprint);
+    const std::string database = template_database_name(prefix_, entry.name, fingerprint);
     const auto started = steady::now();
     if (!entry.current) {
-        entry.state = "building";
+        entry.state = template_state::building;
     }
     spdlog::info("template={} building version {} into {}", entry.name,
                  short_fingerprint(fingerprint), database);
     std::string failure;
     try {
         {
-            auto conn = co_await operations_->acquire();
+            auto conn = co_await operations_.acquire();
             const std::string name = conn->quote_identifier(database);
-            const std::string owner = conn->quote_identifier(lease_role_of(entry));
+            const std::string owner =
+                conn->quote_identifier(lease_role_of(entry, endpoint_.lease_role));
             // A leftover of an earlier attempt.
-            co_await drop_database(*conn, database, false);
+            co_await drop_database(*conn, database);
             const std::string from = source.kind == source_kind::database
                                          ? conn->quote_identifier(source.database)
                                          : std::string("template0");
@@ -157,7 +182,8 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
                         throw;
                     }
                 }
-                co_await sleep_for(200ms);
+                asio::steady_timer pause(executor_, 200ms);
+                co_await pause.async_wait(asio::use_awaitable);
             }
             co_await conn->exec("COMMENT ON DATABASE " + name + " IS " +
                                 conn->quote_literal(encode_catalog_comment(
@@ -166,11 +192,11 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
         build_target target;
         target.admin_conninfo = pg::with_database(endpoint_.admin_conninfo, database);
         target.database = database;
-        target.lease_role = lease_role_of(entry);
-        target.lease_password = lease_password_of(entry);
+        target.lease_role = lease_role_of(entry, endpoint_.lease_role);
+        target.lease_password = lease_password_of(entry, endpoint_.lease_password);
         target.host = endpoint_.worker_host;
         target.port = endpoint_.worker_port;
-        target.working_dir = config_.working_dir;
+        target.working_dir = working_dir_;
         if (source.kind == source_kind::database) {
             // A clone belongs to the lease role; objects that another role owns would fail the
             // worker's ALTER or TRUNCATE in the middle of a test. Say so now.
@@ -181,11 +207,14 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
         } else if (source.kind == source_kind::command) {
             co_await run_migration_command(source, target);
         }
-        co_await seal_template(database, entry.name, fingerprint, false);
+        auto conn = co_await operations_.acquire();
+        co_await seal_template(
+            *conn, database,
+            encode_catalog_comment(template_comment(entry.name, fingerprint, true, false)));
     } catch (const std::exception& e) {
         failure = e.what();
     }
-    if (generation != generation_ || stopping_) {
+    if (generation != life_.generation || life_.stopping) {
         co_return;
     }
     entry.building = false;
@@ -196,21 +225,18 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
         entry.retry_at = steady::now() + build_backoff(entry.failures);
         entry.error = failure;
         if (!entry.current) {
-            entry.state = "failed";
+            entry.state = template_state::failed;
         }
         warn_limited("build_failed template=" + entry.name,
                      "template={} build of version {} failed (attempt {}, next in {}s): {}",
                      entry.name, short_fingerprint(fingerprint), entry.failures,
                      build_backoff(entry.failures).count(), failure);
-        template_drop_queue_.push_back(database);
+        hooks_.drop_database(database);
         // Waiters cannot be served by a template that does not exist: let them hear why now.
         if (!entry.current) {
-            for (waiter* w : entry.waiters) {
-                w->give_up = true;
-                w->wakeup.cancel();
-            }
+            hooks_.failed(entry);
         }
-        schedule();
+        hooks_.changed();
         co_return;
     }
     metrics_.of(entry.name).build_succeeded(took.count());
@@ -218,80 +244,8 @@ asio::awaitable<void> backend_shard::build_version(template_entry& entry, std::s
                  short_fingerprint(fingerprint), took.count() * 1000);
     entry.failures = 0;
     entry.error.clear();
-    entry.state = "ready";
-    promote(entry, std::make_unique<template_pool>(entry.name, fingerprint, database));
-    schedule();
-}
-
-catalog_comment backend_shard::template_comment(const std::string& name,
-                                                const std::string& fingerprint, bool ready,
-                                                bool client) {
-    catalog_comment comment;
-    comment.what = catalog_comment::kind::template_database;
-    comment.template_name = name;
-    comment.fingerprint = fingerprint;
-    comment.phase =
-        ready ? catalog_comment::template_phase::ready : catalog_comment::template_phase::building;
-    comment.client = client;
-    return comment;
-}
-
-asio::awaitable<void> backend_shard::seal_template(std::string database, std::string name,
-                                                   std::string fingerprint, bool client) {
-    auto conn = co_await operations_->acquire();
-    const std::string quoted = conn->quote_identifier(database);
-    co_await conn->exec("ALTER DATABASE " + quoted +
-                        " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true");
-    // No session may stay on a template, or clones fail with "being accessed by other users".
-    co_await conn->query(
-        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1",
-        database);
-    co_await conn->exec("COMMENT ON DATABASE " + quoted + " IS " +
-                        conn->quote_literal(encode_catalog_comment(
-                            template_comment(name, fingerprint, true, client))));
-}
-
-void backend_shard::promote(template_entry& entry, std::unique_ptr<template_pool> ready) {
-    // A version that comes back (A -> B -> A) while its old pool still drains: that pool, with its
-    // leased clones and its sequence, is the version again. A second pool would reuse its clone
-    // names and its template database.
-    for (auto it = entry.draining.begin(); it != entry.draining.end(); ++it) {
-        if ((*it)->fingerprint() == ready->fingerprint() &&
-            (*it)->template_database() == ready->template_database()) {
-            ready = std::move(*it);
-            entry.draining.erase(it);
-            ready->set_phase(template_pool::phase::ready);
-            break;
-        }
-    }
-    if (entry.current) {
-        spdlog::info("template={} version {} replaced by {}; draining", entry.name,
-                     short_fingerprint(entry.current->fingerprint()),
-                     short_fingerprint(ready->fingerprint()));
-        start_draining(entry, std::move(entry.current));
-    }
-    entry.current = std::move(ready);
-}
-
-void backend_shard::start_draining(template_entry& entry, std::unique_ptr<template_pool> pool) {
-    pool->set_phase(template_pool::phase::draining);
-    std::vector<clone*> idle(pool->in_state(clone_state::idle).begin(),
-                             pool->in_state(clone_state::idle).end());
-    for (clone* c : idle) {
-        queue_drop(*pool, *c);
-    }
-    entry.draining.push_back(std::move(pool));
-    retire_empty_pools();
-}
-
-const std::string& backend_shard::lease_role_of(const template_entry& entry) const {
-    return entry.settings && !entry.settings->lease_role.empty() ? entry.settings->lease_role
-                                                                 : endpoint_.lease_role;
-}
-
-const std::string& backend_shard::lease_password_of(const template_entry& entry) const {
-    return entry.settings && !entry.settings->lease_role.empty() ? entry.settings->lease_password
-                                                                 : endpoint_.lease_password;
+    entry.state = template_state::ready;
+    hooks_.built(entry, std::make_unique<template_pool>(entry.name, fingerprint, database));
 }
 
 }  // namespace pglease

@@ -1,0 +1,139 @@
+// Rebuilding memory from the catalog: at start, and after the backend came back.
+#include <spdlog/spdlog.h>
+
+#include "broker/shard_parts.hpp"
+#include "catalog/catalog_listing.hpp"
+#include "catalog/reconcile_plan.hpp"
+#include "pg/pg_error.hpp"
+#include "pool/database_names.hpp"
+
+namespace pglease {
+
+namespace asio = boost::asio;
+
+asio::awaitable<void> backend_shard::reconcile() {
+    parts& p = *parts_;
+    // What the configured sources say each template should be now.
+    co_await p.sources.read_sources();
+    auto conn = co_await p.catalog.acquire();
+    const auto listing = co_await read_listing(*conn, config_.prefix);
+    const auto oids = co_await database_oids(*conn);
+
+    std::map<std::string, template_expectation> expected;
+    for (const auto& [name, entry] : p.templates.entries()) {
+        if (entry.settings) {
+            expected[name] = {entry.client, entry.wanted_fingerprint,
+                              lease_role_of(entry, endpoint_.lease_role)};
+        }
+    }
+    const reconcile_plan plan =
+        plan_reconcile(listing, expected, endpoint_.lease_role, std::chrono::system_clock::now());
+
+    for (const auto& stray : plan.drops) {
+        spdlog::info("backend={} dropping {} ({})", endpoint_.name, stray.database, stray.reason);
+        p.pool.drop_database(stray.database);
+    }
+    for (const auto& version : plan.versions) {
+        template_entry& entry = p.templates.entry_for(version.template_name);
+        if (version.client) {
+            entry.client = true;
+            entry.settings = p.clients.settings_for(version.template_name);
+            entry.wanted_fingerprint = plan.client_templates.at(version.template_name);
+        }
+        auto pool = std::make_unique<template_pool>(version.template_name, version.fingerprint,
+                                                    version.database);
+        if (version.serves) {
+            entry.current = std::move(pool);
+            entry.state = template_state::ready;
+            entry.error.clear();
+        } else {
+            p.templates.add_draining(entry, std::move(pool));
+        }
+    }
+    std::size_t to_drop = plan.drops.size();
+    for (const auto& adopted : plan.clones) {
+        template_pool* pool = p.templates.pool_of(adopted.template_name, adopted.fingerprint);
+        pool->note_sequence(clone_sequence(adopted.database));
+        switch (adopted.state) {
+            case clone_state::leased:
+                p.leases.add(*adopted.lease, *pool,
+                             pool->add(adopted.database, clone_state::leased));
+                break;
+            case clone_state::kept:
+                p.leases.keep(*pool, pool->add(adopted.database, clone_state::kept),
+                              *adopted.kept_until);
+                break;
+            case clone_state::idle:
+                pool->add(adopted.database, clone_state::idle);
+                break;
+            default:
+                p.pool.drop(*pool, pool->add(adopted.database, clone_state::creating));
+                ++to_drop;
+                break;
+        }
+        if (adopted.give_to.empty()) {
+            continue;
+        }
+        // Clones owned by another role than their leases hand out (made by an older release,
+        // or before the template's lease_role changed): workers could not create in them.
+        try {
+            // A change of owner is a catalog update: sessions on the clone may stay.
+            co_await conn->exec("ALTER DATABASE " + conn->quote_identifier(adopted.database) +
+                                " OWNER TO " + conn->quote_identifier(adopted.give_to));
+            spdlog::info("backend={} db={} now owned by {}, the role its leases hand out",
+                         endpoint_.name, adopted.database, adopted.give_to);
+        } catch (const pg::server_error& e) {
+            spdlog::warn("backend={} db={} cannot be given to lease role {}: {}", endpoint_.name,
+                         adopted.database, adopted.give_to, e.what());
+            if (clone* c = pool->find(adopted.database);
+                c != nullptr && c->state == clone_state::idle) {
+                p.pool.drop(*pool, *c);  // a fresh clone gets the right owner
+            }
+        }
+    }
+    spdlog::info("backend={} catalog: {} template versions, {} clones, {} live leases, {} to drop",
+                 endpoint_.name, plan.versions.size(), plan.clones.size(), p.leases.size(),
+                 to_drop);
+
+    if (endpoint_.pgdata) {
+        // Nothing is being cloned yet, so no directory is half-written by a running CREATE.
+        remove_orphaned_files(*endpoint_.pgdata, oids, endpoint_.name);
+        orphans_ = orphan_files{};
+    } else {
+        co_await find_orphans(*conn);
+    }
+    for (auto& database : p.templates.retire_empty()) {
+        p.pool.drop_database(std::move(database));
+    }
+    // Workers that asked while memory was being rebuilt are first in line for adopted clones.
+    p.desk.serve_waiters();
+}
+
+asio::awaitable<void> backend_shard::find_orphans(pg::connection& conn) {
+    std::string refusal;
+    orphans_ = co_await find_orphaned_files(conn, refusal);
+    if (!orphans_) {
+        if (!orphan_refusal_logged_) {
+            orphan_refusal_logged_ = true;
+            spdlog::info(
+                "backend={} cannot look for files left in its data directory by interrupted "
+                "CREATE DATABASE ({}); grant the admin role EXECUTE on pg_ls_dir(text, boolean, "
+                "boolean) and pg_stat_file(text, boolean) to have them reported",
+                endpoint_.name, refusal);
+        }
+        co_return;
+    }
+    if (orphans_->directories > 0) {
+        std::string names;
+        for (const auto& name : orphans_->names) {
+            names += (names.empty() ? "" : " ") + name;
+        }
+        spdlog::warn(
+            "backend={} {} directories in its data directory belong to no database ({} files, {} "
+            "bytes), left by interrupted CREATE DATABASE: {}; PostgreSQL never frees them, remove "
+            "them while the server is stopped",
+            endpoint_.name, orphans_->directories, orphans_->files, orphans_->bytes, names);
+    }
+}
+
+}  // namespace pglease

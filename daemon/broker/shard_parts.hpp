@@ -1,0 +1,51 @@
+#pragma once
+
+// The parts one backend_shard composes, in the order they are built; only the shard's own
+// files include this.
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "broker/backend_shard.hpp"
+#include "catalog/catalog_writer.hpp"
+#include "leases/deadline_queue.hpp"
+#include "leases/lease_desk.hpp"
+#include "leases/lease_table.hpp"
+#include "leases/waiting_line.hpp"
+#include "pg/connection_pool.hpp"
+#include "pool/pool_operations.hpp"
+#include "pool/recycler.hpp"
+#include "templates/client_builds.hpp"
+#include "templates/source_builds.hpp"
+#include "templates/template_set.hpp"
+
+namespace pglease {
+
+struct backend_shard::parts {
+    parts(const boost::asio::any_io_executor& executor, const backend_endpoint& endpoint,
+          const shard_config& config, broker_metrics& metrics, backend_life& life);
+
+    /// Makes `ready` the version `entry` serves; the one it replaces drains.
+    void promote(template_entry& entry, std::unique_ptr<template_pool> ready);
+    /// The API's view of `entry`.
+    template_status status_of(const template_entry& entry) const;
+
+    /// Clones and drops, plus room for template builds, which must not wait behind them.
+    pg::connection_pool operations;
+    /// Comments on the lease path, and ending sessions: a slow CREATE DATABASE never delays a
+    /// lease of an idle clone.
+    pg::connection_pool catalog;
+    deadline_queue deadlines;
+    template_set templates;
+    lease_table leases;
+    waiting_line waiting;
+    catalog_writer writer;
+    pool_operations pool;
+    reclone recycling;
+    lease_desk desk;
+    source_builds sources;
+    client_builds clients;
+    boost::asio::steady_timer watch_timer;
+    lease_settings default_lease;
+};
+
+}  // namespace pglease

@@ -1,0 +1,427 @@
+#include "leases/lease_desk.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "broker/broker_error.hpp"
+#include "catalog/catalog_writer.hpp"
+#include "leases/lease_id.hpp"
+#include "logging.hpp"
+#include "pg/connection_pool.hpp"
+#include "pg/pg_error.hpp"
+#include "pool/recycler.hpp"
+#include "templates/template_set.hpp"
+
+namespace pglease {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using std::chrono::system_clock;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+std::string short_key(const std::string& key) {
+    return key.substr(0, 12);
+}
+
+double seconds_since(steady::time_point start) {
+    return std::chrono::duration<double>(steady::now() - start).count();
+}
+
+double held_for(const lease_record& record) {
+    return std::max(
+        0.0, std::chrono::duration<double>(system_clock::now() - record.acquired_at).count());
+}
+
+const char* mode_name(release_mode mode) {
+    return mode == release_mode::reuse ? "reuse" : mode == release_mode::keep ? "keep" : "recycle";
+}
+
+asio::awaitable<void> pause_for(steady::duration how_long) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, how_long);
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+}
+
+}  // namespace
+
+lease_desk::lease_desk(asio::any_io_executor executor, const backend_endpoint& endpoint,
+                       template_set& templates, lease_table& leases, waiting_line& waiting,
+                       catalog_writer& catalog, recycler& recycling, pg::connection_pool& sessions,
+                       broker_metrics& metrics, backend_life& life, lease_settings default_lease,
+                       hooks wiring)
+    : executor_(std::move(executor)),
+      endpoint_(endpoint),
+      templates_(templates),
+      leases_(leases),
+      waiting_(waiting),
+      catalog_(catalog),
+      recycler_(recycling),
+      sessions_(sessions),
+      metrics_(metrics),
+      life_(life),
+      default_lease_(default_lease),
+      hooks_(std::move(wiring)) {}
+
+lease_settings lease_desk::limits_of(const std::string& template_name) const {
+    const template_entry* entry = templates_.find(template_name);
+    return entry != nullptr && entry->settings ? entry->settings->lease : default_lease_;
+}
+
+asio::awaitable<lease_info> lease_desk::acquire(std::string template_name,
+                                                acquire_request request) {
+    template_entry* found = templates_.find(template_name);
+    if (found == nullptr || !found->settings) {
+        throw broker_error("unknown_template", "no template named \"" + template_name + "\"");
+    }
+    const auto asked = steady::now();
+    template_entry& entry = *found;
+    template_metrics& metrics = metrics_.of(template_name);
+    const lease_settings& limits = entry.settings->lease;
+    const auto ttl =
+        std::clamp(request.ttl.value_or(limits.ttl), std::chrono::seconds(1), limits.max_ttl);
+    const auto give_up_at = asked + std::min(request.wait.value_or(limits.wait), limits.max_wait);
+    if (!entry.current && entry.state == template_state::failed) {
+        refuse(entry);
+    }
+    // Each turn either leases a clone or waits for one. A turn ends without a lease only when the
+    // backend restarted under it: memory was rebuilt from the catalog, and the worker, still
+    // within its wait, is served from the new memory instead of being turned away.
+    for (;;) {
+        if (life_.up && entry.current) {
+            if (clone* idle = entry.current->oldest_idle()) {
+                entry.current->move(*idle, clone_state::leased);
+                if (auto granted = co_await grant(entry, *entry.current, *idle, request, ttl)) {
+                    metrics.acquired(seconds_since(asked));
+                    co_return std::move(*granted);
+                }
+                continue;
+            }
+        }
+        waiter me(executor_);
+        me.wakeup.expires_at(give_up_at);
+        const auto position = waiting_.join(template_name, me);
+        hooks_.changed();
+        boost::system::error_code ignored;
+        co_await me.wakeup.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        if (me.granted != nullptr && me.granted_in == life_.generation) {
+            if (auto granted = co_await grant(entry, *me.pool, *me.granted, request, ttl)) {
+                metrics.acquired(seconds_since(asked));
+                co_return std::move(*granted);
+            }
+            continue;
+        }
+        if (me.granted == nullptr) {
+            waiting_.leave(template_name, position);
+        }
+        // A clone granted from memory that was since thrown away is the catalog's again (idle
+        // there, since no lease was written): this worker waits on in the rebuilt memory.
+        if (!me.give_up && !life_.stopping && steady::now() < give_up_at) {
+            continue;
+        }
+        metrics.wait_timed_out();
+        refuse(entry);
+    }
+}
+
+void lease_desk::refuse(const template_entry& entry) const {
+    const auto retry = std::chrono::seconds(1);
+    if (!life_.up) {
+        throw broker_error("backend_down", "backend " + endpoint_.name + " is unreachable", retry);
+    }
+    if (!entry.current) {
+        if (entry.state == template_state::failed) {
+            const auto until =
+                std::chrono::duration_cast<std::chrono::seconds>(entry.retry_at - steady::now());
+            throw broker_error("template_failed",
+                               "template \"" + entry.name + "\" failed to build: " + entry.error,
+                               std::max(until, retry));
+        }
+        throw broker_error("template_building",
+                           "template \"" + entry.name + "\" is still being built", retry);
+    }
+    const auto max_total = static_cast<std::size_t>(entry.settings->pool.max_total);
+    if (entry.current->size() >= max_total) {
+        throw broker_error("pool_exhausted",
+                           "pool of \"" + entry.name + "\" is at max_total (" +
+                               std::to_string(max_total) +
+                               " databases, those being dropped included) and none became free",
+                           retry);
+    }
+    if (!hooks_.has_room()) {
+        throw broker_error("pool_exhausted",
+                           "backend " + endpoint_.name + " holds max_databases (" +
+                               std::to_string(endpoint_.max_databases) + ") databases",
+                           retry);
+    }
+    throw broker_error("pool_exhausted",
+                       "no clone of \"" + entry.name +
+                           "\" became ready in time (clones are "
+                           "being created; try a longer wait)",
+                       retry);
+}
+
+asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& entry,
+                                                             template_pool& pool, clone& c,
+                                                             const acquire_request& request,
+                                                             std::chrono::seconds ttl) {
+    const auto generation = life_.generation;
+    const std::string id = new_lease_id();
+    lease_record record;
+    record.key = lease_key(id);
+    record.owner = request.owner;
+    record.labels = request.labels;
+    record.acquired_at = system_clock::now();
+    record.expires_at = record.acquired_at + ttl;
+    catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
+    comment.lease = record;
+    const std::string database = c.name;  // c may be gone once an await returns
+    std::exception_ptr failure;
+    try {
+        // The catalog knows of the lease before the worker does.
+        co_await catalog_.write(database, comment);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (generation != life_.generation) {
+        co_return co_await after_restart(id, record.key, failure == nullptr);
+    }
+    if (failure) {
+        // What the catalog now says of the clone is unknown: it goes.
+        hooks_.drop(pool, c);
+        hooks_.changed();
+        try {
+            std::rethrow_exception(failure);
+        } catch (const pg::pg_error& e) {
+            throw broker_error("backend_down", "cannot record the lease: " + std::string(e.what()),
+                               1s);
+        }
+    }
+    const live_lease& lease = leases_.add(record, pool, c);
+    spdlog::debug("template={} db={} lease={} acquired owner={} ttl={}s", entry.name, database,
+                  short_key(record.key), record.owner, ttl.count());
+    hooks_.changed();
+    lease_info info = describe(lease);
+    info.id = id;
+    co_return info;
+}
+
+asio::awaitable<std::optional<lease_info>> lease_desk::after_restart(std::string id,
+                                                                     std::string key,
+                                                                     bool recorded) {
+    if (!recorded) {
+        co_return std::nullopt;  // the catalog has the clone as it was: no lease to honour
+    }
+    // The lease is in the catalog, but memory was thrown away while it was written. Once memory
+    // is rebuilt, it holds the lease (it was read after the write) or the clone as idle (read
+    // before it), which a later grant overwrites: the lease is handed out only in the first case.
+    const auto give_up_at = steady::now() + 30s;
+    while (!life_.up && !life_.stopping && steady::now() < give_up_at) {
+        co_await pause_for(50ms);
+    }
+    const live_lease* adopted = leases_.find(key);
+    if (!life_.up || adopted == nullptr) {
+        co_return std::nullopt;
+    }
+    lease_info info = describe(*adopted);
+    info.id = std::move(id);
+    co_return info;
+}
+
+asio::awaitable<lease_info> lease_desk::renew(std::string key,
+                                              std::optional<std::chrono::seconds> ttl) {
+    live_lease* lease = leases_.find(key);
+    if (lease == nullptr) {
+        throw broker_error("unknown_lease", "no such lease (it expired or was released)");
+    }
+    const lease_settings limits = limits_of(lease->pool->template_name());
+    const auto extension =
+        std::clamp(ttl.value_or(limits.ttl), std::chrono::seconds(1), limits.max_ttl);
+    leases_.extend(*lease, system_clock::now() + extension);
+    catalog_comment comment =
+        clone_comment(lease->pool->template_name(), lease->pool->fingerprint(), std::nullopt);
+    comment.lease = lease->record;
+    const std::string database = lease->db->name;
+    const lease_info info = describe(*lease);
+    try {
+        co_await catalog_.write(database, comment);
+    } catch (const pg::pg_error& e) {
+        throw broker_error("backend_down", "cannot record the renewal: " + std::string(e.what()),
+                           1s);
+    }
+    metrics_.of(info.template_name).renewed();
+    spdlog::debug("db={} lease={} renewed for {}s", database, short_key(key), extension.count());
+    co_return info;
+}
+
+asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
+                                          std::optional<std::chrono::seconds> keep_for) {
+    const auto taken = leases_.take(key);
+    if (!taken) {
+        throw broker_error("unknown_lease", "no such lease (it expired or was released)");
+    }
+    const auto generation = life_.generation;
+    template_pool& pool = *taken->pool;
+    clone& c = *taken->db;
+    const std::string database = c.name;  // c may be gone once an await returns
+    const lease_settings limits = limits_of(pool.template_name());
+    metrics_.of(pool.template_name()).released(mode, held_for(taken->record));
+    spdlog::debug("template={} db={} lease={} released mode={}", pool.template_name(), database,
+                  short_key(key), mode_name(mode));
+
+    if (mode == release_mode::reuse && pool.current_phase() == template_pool::phase::ready) {
+        bool clean = true;
+        try {
+            // The next worker gets a database nobody is still connected to.
+            co_await terminate_sessions(database);
+            co_await catalog_.write(
+                database, clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt));
+        } catch (const pg::pg_error& e) {
+            warn_limited("reuse_failed backend=" + endpoint_.name,
+                         "template={} db={} cannot be reused, recycling it: {}",
+                         pool.template_name(), database, e.what());
+            clean = false;
+        }
+        if (generation != life_.generation) {
+            co_return;
+        }
+        if (clean) {
+            offer(pool, c);
+            hooks_.changed();
+        } else {
+            recycler_.recycle(pool, c);
+        }
+        co_return;
+    }
+    if (mode == release_mode::keep) {
+        const auto keep =
+            std::clamp(keep_for.value_or(limits.keep), std::chrono::seconds(1), limits.max_keep);
+        pool.move(c, clone_state::kept);
+        leases_.keep(pool, c, system_clock::now() + keep);
+        try {
+            co_await catalog_.write(
+                database, clone_comment(pool.template_name(), pool.fingerprint(), c.kept_until));
+        } catch (const pg::pg_error& e) {
+            warn_limited("catalog_write_failed backend=" + endpoint_.name,
+                         "db={} kept, but the catalog could not record it: {}", database, e.what());
+        }
+        co_return;
+    }
+    // recycle: mark it released first, so that a restart drops it rather than honouring the lease.
+    catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
+    comment.released = true;
+    try {
+        co_await catalog_.write(database, comment);
+    } catch (const pg::pg_error& e) {
+        warn_limited("catalog_write_failed backend=" + endpoint_.name,
+                     "db={} released, but the catalog could not record it: {}", database, e.what());
+    }
+    if (generation != life_.generation) {
+        co_return;
+    }
+    recycler_.recycle(pool, c);
+}
+
+asio::awaitable<void> lease_desk::terminate_sessions(std::string database) {
+    auto conn = co_await sessions_.acquire();
+    co_await conn->query(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+        "WHERE datname = $1 AND pid <> pg_backend_pid()",
+        database);
+}
+
+void lease_desk::lease_expired(const std::string& key) {
+    const auto taken = leases_.take(key);
+    if (!taken) {
+        return;
+    }
+    metrics_.of(taken->pool->template_name()).expired(held_for(taken->record));
+    spdlog::info("template={} db={} lease={} expired (owner={}); recycling",
+                 taken->pool->template_name(), taken->db->name, short_key(key),
+                 taken->record.owner);
+    // Sessions go at once; the recycling (a drop would also end them) may wait behind clones.
+    spawn_background(executor_, life_, terminate_sessions(taken->db->name), endpoint_.name,
+                     "session_end");
+    recycler_.recycle(*taken->pool, *taken->db);
+}
+
+void lease_desk::keep_expired(const std::string& name) {
+    template_pool* pool = leases_.take_kept(name);
+    if (pool == nullptr) {
+        return;
+    }
+    if (clone* c = pool->find(name); c != nullptr && c->state == clone_state::kept) {
+        spdlog::info("template={} db={} keep time over; dropping", pool->template_name(), name);
+        recycler_.recycle(*pool, *c);
+    }
+}
+
+void lease_desk::offer(template_pool& pool, clone& c) {
+    if (pool.current_phase() == template_pool::phase::draining) {
+        // Its version was replaced meanwhile (a reuse or a clone that took a while).
+        hooks_.drop(pool, c);
+        return;
+    }
+    pool.move(c, clone_state::idle);
+    const template_entry* entry = templates_.find(pool.template_name());
+    if (entry != nullptr && entry->current.get() == &pool) {
+        waiting_.hand_over(pool, c, life_.generation);
+    }
+}
+
+void lease_desk::serve_waiters() {
+    for (auto& [name, entry] : templates_.entries()) {
+        while (entry.current && waiting_.count(name) > 0) {
+            clone* idle = entry.current->oldest_idle();
+            if (idle == nullptr) {
+                break;
+            }
+            waiting_.hand_over(*entry.current, *idle, life_.generation);
+        }
+    }
+}
+
+lease_info lease_desk::describe(const live_lease& lease) const {
+    lease_info info;
+    info.key = lease.record.key;
+    info.template_name = lease.pool->template_name();
+    info.fingerprint = lease.pool->fingerprint();
+    info.database = lease.db->name;
+    info.host = endpoint_.worker_host;
+    info.port = endpoint_.worker_port;
+    const template_entry* entry = templates_.find(info.template_name);
+    info.user =
+        entry != nullptr ? lease_role_of(*entry, endpoint_.lease_role) : endpoint_.lease_role;
+    info.password = entry != nullptr ? lease_password_of(*entry, endpoint_.lease_password)
+                                     : endpoint_.lease_password;
+    info.owner = lease.record.owner;
+    info.labels = lease.record.labels;
+    info.acquired_at = lease.record.acquired_at;
+    info.expires_at = lease.record.expires_at;
+    info.backend = endpoint_.name;
+    return info;
+}
+
+std::optional<lease_info> lease_desk::find(const std::string& key) const {
+    const live_lease* lease = leases_.find(key);
+    if (lease == nullptr) {
+        return std::nullopt;
+    }
+    return describe(*lease);
+}
+
+std::vector<lease_info> lease_desk::all() const {
+    std::vector<lease_info> described;
+    described.reserve(leases_.size());
+    for (const auto& [key, lease] : leases_.all()) {
+        described.push_back(describe(lease));
+    }
+    return described;
+}
+
+}  // namespace pglease

@@ -1,0 +1,102 @@
+#pragma once
+
+// The lease flows of one backend: acquire (waiting in line while the pool grows), grant,
+// renew, release by mode, and expiry. The desk is the only one that changes the lease table,
+// the waiting line, and a clone between leased, kept and idle; clones whose lease is over go
+// to the recycler.
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "broker/backend_endpoint.hpp"
+#include "broker/backend_life.hpp"
+#include "broker/lease_types.hpp"
+#include "config/settings.hpp"
+#include "leases/lease_table.hpp"
+#include "leases/waiting_line.hpp"
+#include "metrics/broker_metrics.hpp"
+
+namespace pglease {
+
+namespace pg {
+class connection_pool;
+}
+class catalog_writer;
+class recycler;
+class template_set;
+struct template_entry;
+
+class lease_desk {
+  public:
+    struct hooks {
+        /// Something changed that the refill rule must see.
+        std::function<void()> changed;
+        /// Drops a clone that must not come back (its version drains).
+        std::function<void(template_pool&, clone&)> drop;
+        /// True while the backend may hold one more database (to say why an acquire failed).
+        std::function<bool()> has_room;
+    };
+
+    lease_desk(boost::asio::any_io_executor executor, const backend_endpoint& endpoint,
+               template_set& templates, lease_table& leases, waiting_line& waiting,
+               catalog_writer& catalog, recycler& recycling, pg::connection_pool& sessions,
+               broker_metrics& metrics, backend_life& life, lease_settings default_lease,
+               hooks wiring);
+
+    /// Leases a clone of `template_name`, waiting up to the request's wait while the pool grows.
+    boost::asio::awaitable<lease_info> acquire(std::string template_name, acquire_request request);
+    /// Moves the lease's expiry to now + ttl (capped by the template's max_ttl).
+    boost::asio::awaitable<lease_info> renew(std::string key,
+                                             std::optional<std::chrono::seconds> ttl);
+    /// Ends the lease; the clone is recycled, reused or kept.
+    boost::asio::awaitable<void> release(std::string key, release_mode mode,
+                                         std::optional<std::chrono::seconds> keep_for);
+    /// The lease's deadline fell due: its sessions end and its clone is recycled.
+    void lease_expired(const std::string& key);
+    /// A kept clone's time is over: it is recycled.
+    void keep_expired(const std::string& name);
+
+    /// Takes a clone that became free (created, or back from reuse): the longest waiting worker
+    /// gets it, else it waits idle; a clone of a draining version is dropped.
+    void offer(template_pool& pool, clone& c);
+    /// Hands idle clones to waiting workers (after memory was rebuilt from the catalog).
+    void serve_waiters();
+
+    /// The live lease stored under `key`, described, if any.
+    std::optional<lease_info> find(const std::string& key) const;
+    /// Every live lease, described.
+    std::vector<lease_info> all() const;
+
+  private:
+    lease_info describe(const live_lease& lease) const;
+    [[noreturn]] void refuse(const template_entry& entry) const;
+    boost::asio::awaitable<std::optional<lease_info>> grant(template_entry& entry,
+                                                            template_pool& pool, clone& c,
+                                                            const acquire_request& request,
+                                                            std::chrono::seconds ttl);
+    boost::asio::awaitable<std::optional<lease_info>> after_restart(std::string id, std::string key,
+                                                                    bool recorded);
+    boost::asio::awaitable<void> terminate_sessions(std::string database);
+    lease_settings limits_of(const std::string& template_name) const;
+
+    boost::asio::any_io_executor executor_;
+    const backend_endpoint& endpoint_;
+    template_set& templates_;
+    lease_table& leases_;
+    waiting_line& waiting_;
+    catalog_writer& catalog_;
+    recycler& recycler_;
+    pg::connection_pool& sessions_;
+    broker_metrics& metrics_;
+    backend_life& life_;
+    lease_settings default_lease_;
+    hooks hooks_;
+};
+
+}  // namespace pglease

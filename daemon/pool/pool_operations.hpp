@@ -1,0 +1,103 @@
+#pragma once
+
+// Owns the clone and drop operations of one backend: the queue of drops, the operations in
+// flight under max_parallel_clones, the pause after failures, and each pool's surplus watch.
+// It alone starts CREATE and DROP DATABASE; it runs the refill rule over every template after
+// each change (schedule()).
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "broker/backend_endpoint.hpp"
+#include "broker/backend_life.hpp"
+#include "leases/deadline_queue.hpp"
+#include "metrics/broker_metrics.hpp"
+
+namespace pglease {
+
+namespace pg {
+class connection_pool;
+}
+class template_set;
+class template_pool;
+struct clone;
+
+class pool_operations {
+  public:
+    struct hooks {
+        /// A clone was created: it is free for the lease desk to serve or keep idle.
+        std::function<void(template_pool&, clone&)> clone_ready;
+        /// Workers waiting for a template now.
+        std::function<std::size_t(const std::string&)> waiters;
+    };
+
+    pool_operations(boost::asio::any_io_executor executor, const backend_endpoint& endpoint,
+                    std::string prefix, template_set& templates, deadline_queue& deadlines,
+                    broker_metrics& metrics, pg::connection_pool& connections, backend_life& life,
+                    hooks wiring);
+    pool_operations(const pool_operations&) = delete;
+    pool_operations& operator=(const pool_operations&) = delete;
+
+    /// Runs the refill and surplus rules over every template and starts the operations they
+    /// call for: clones for waiting workers first, then drops, then warming.
+    void schedule();
+    /// Queues clone `c` for dropping (it counts against max_total until it is gone).
+    void drop(template_pool& pool, clone& c);
+    /// Queues a database that is no clone for dropping: a template database, a stray.
+    void drop_database(std::string name);
+    /// A surplus_trim deadline of `template_name` fell due.
+    void surplus_due(const std::string& template_name);
+
+    /// True while the backend may hold one more database of ours (max_databases).
+    bool has_room() const noexcept;
+    /// Databases of ours on the backend: every version's and build's, and those queued to drop.
+    std::size_t databases() const noexcept;
+    /// CREATE and DROP DATABASE running now.
+    int in_flight() const noexcept { return in_flight_; }
+    /// Forgets queued work and watches (the backend was lost).
+    void forget() noexcept;
+
+  private:
+    struct surplus_watch {
+        std::optional<std::chrono::system_clock::time_point> since;
+        bool check_pending = false;
+    };
+
+    void trim_surpluses();
+    template_pool* pool_needing(bool for_waiters);
+    void launch(boost::asio::awaitable<void> operation);
+    void failed(std::chrono::seconds& pause);
+    boost::asio::awaitable<void> create_clone(template_pool& pool);
+    boost::asio::awaitable<void> drop_clone(template_pool& pool, std::string name);
+    boost::asio::awaitable<void> drop_other(std::string name);
+    /// A name found taken: drops the database when it is a stray of ours (no comment).
+    boost::asio::awaitable<void> claim_taken_name(std::string template_name, std::string name);
+
+    boost::asio::any_io_executor executor_;
+    const backend_endpoint& endpoint_;
+    std::string prefix_;
+    template_set& templates_;
+    deadline_queue& deadlines_;
+    broker_metrics& metrics_;
+    pg::connection_pool& connections_;
+    backend_life& life_;
+    hooks hooks_;
+
+    std::deque<std::pair<template_pool*, std::string>> clone_drops_;
+    std::vector<std::string> database_drops_;
+    std::map<std::string, surplus_watch> surplus_;
+    int in_flight_ = 0;
+    int failures_ = 0;
+    std::chrono::steady_clock::time_point paused_until_{};
+    bool resume_scheduled_ = false;
+};
+
+}  // namespace pglease

@@ -1,0 +1,199 @@
+#include "templates/template_set.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "pool/database_names.hpp"
+
+namespace pglease {
+
+template_set::template_set(const std::map<std::string, template_settings>& configured,
+                           std::function<void(const std::string&)> known)
+    : known_(std::move(known)) {
+    for (const auto& [name, settings] : configured) {
+        auto& entry = entry_for(name);
+        entry.settings = settings;
+    }
+}
+
+template_entry* template_set::find(const std::string& name) noexcept {
+    auto found = entries_.find(name);
+    return found == entries_.end() ? nullptr : &found->second;
+}
+
+const template_entry* template_set::find(const std::string& name) const noexcept {
+    auto found = entries_.find(name);
+    return found == entries_.end() ? nullptr : &found->second;
+}
+
+template_entry& template_set::entry_for(const std::string& name) {
+    auto [it, added] = entries_.try_emplace(name);
+    if (added) {
+        it->second.name = name;
+        known_(name);
+    }
+    return it->second;
+}
+
+template_pool* template_set::promote(template_entry& entry, std::unique_ptr<template_pool> ready) {
+    // A version that comes back while its old pool still drains: that pool, with its leased
+    // clones and its sequence, is the version again. A second pool would reuse its clone names
+    // and its template database.
+    for (auto it = entry.draining.begin(); it != entry.draining.end(); ++it) {
+        if ((*it)->fingerprint() == ready->fingerprint() &&
+            (*it)->template_database() == ready->template_database()) {
+            ready = std::move(*it);
+            entry.draining.erase(it);
+            ready->set_phase(template_pool::phase::ready);
+            break;
+        }
+    }
+    template_pool* replaced = nullptr;
+    if (entry.current) {
+        spdlog::info("template={} version {} replaced by {}; draining", entry.name,
+                     short_fingerprint(entry.current->fingerprint()),
+                     short_fingerprint(ready->fingerprint()));
+        replaced = &add_draining(entry, std::move(entry.current));
+    }
+    entry.current = std::move(ready);
+    return replaced;
+}
+
+template_pool& template_set::add_draining(template_entry& entry,
+                                          std::unique_ptr<template_pool> pool) {
+    pool->set_phase(template_pool::phase::draining);
+    entry.draining.push_back(std::move(pool));
+    return *entry.draining.back();
+}
+
+std::vector<std::string> template_set::retire_empty() {
+    std::vector<std::string> databases;
+    for (auto& [name, entry] : entries_) {
+        auto& draining = entry.draining;
+        for (auto it = draining.begin(); it != draining.end();) {
+            if ((*it)->size() > 0) {
+                ++it;
+                continue;
+            }
+            if (!(*it)->template_database().empty()) {
+                spdlog::info("template={} version {} drained", name,
+                             short_fingerprint((*it)->fingerprint()));
+                databases.push_back((*it)->template_database());
+            }
+            it = draining.erase(it);
+        }
+    }
+    return databases;
+}
+
+template_pool* template_set::pool_of(const std::string& template_name,
+                                     const std::string& fingerprint) {
+    template_entry* entry = find(template_name);
+    if (entry == nullptr) {
+        return nullptr;
+    }
+    if (entry->current && entry->current->fingerprint() == fingerprint) {
+        return entry->current.get();
+    }
+    for (auto& pool : entry->draining) {
+        if (pool->fingerprint() == fingerprint) {
+            return pool.get();
+        }
+    }
+    return nullptr;
+}
+
+bool template_set::needs_database(const std::string& database, const std::string& prefix) const {
+    for (const auto& [name, entry] : entries_) {
+        if ((entry.current && entry.current->template_database() == database) ||
+            (entry.build && entry.build->database == database)) {
+            return true;
+        }
+        if (entry.building && !entry.wanted_fingerprint.empty() &&
+            template_database_name(prefix, entry.name, entry.wanted_fingerprint) == database) {
+            return true;
+        }
+        for (const auto& pool : entry.draining) {
+            if (pool->template_database() == database) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+std::size_t template_set::databases() const noexcept {
+    std::size_t total = 0;
+    for (const auto& [name, entry] : entries_) {
+        if (entry.current) {
+            total += entry.current->size() + 1;
+        }
+        for (const auto& pool : entry.draining) {
+            total += pool->size() + (pool->template_database().empty() ? 0 : 1);
+        }
+        total += entry.building || entry.build ? 1 : 0;
+    }
+    return total;
+}
+
+template_status template_set::status(const template_entry& entry, std::size_t waiters,
+                                     const lease_settings& default_lease) const {
+    template_status status;
+    status.name = entry.name;
+    status.source = entry.client                                    ? "client"
+                    : !entry.settings                               ? "migrations"
+                    : entry.settings->kind == source_kind::database ? "database"
+                    : entry.settings->kind == source_kind::command  ? "command"
+                                                                    : "migrations";
+    status.state = entry.state;
+    status.error = entry.error;
+    if (entry.current) {
+        status.fingerprint = entry.current->fingerprint();
+    }
+    const auto add = [&](const template_pool& pool) {
+        status.pool.idle += pool.count(clone_state::idle);
+        status.pool.leased += pool.count(clone_state::leased);
+        status.pool.creating += pool.count(clone_state::creating);
+        status.pool.dropping += pool.count(clone_state::dropping);
+        status.pool.kept += pool.count(clone_state::kept);
+    };
+    if (entry.current) {
+        add(*entry.current);
+    }
+    for (const auto& pool : entry.draining) {
+        add(*pool);
+    }
+    status.pool.waiters = waiters;
+    const lease_settings& limits = entry.settings ? entry.settings->lease : default_lease;
+    status.max_ttl = limits.max_ttl;
+    status.max_wait = limits.max_wait;
+    status.max_keep = limits.max_keep;
+    if (entry.settings) {
+        status.pool.min_idle = entry.settings->pool.min_idle;
+        status.pool.max_total = entry.settings->pool.max_total;
+    }
+    return status;
+}
+
+void template_set::forget() noexcept {
+    for (auto& [name, entry] : entries_) {
+        entry.current.reset();
+        entry.draining.clear();
+        entry.building = false;
+        entry.source_stamp.clear();
+        entry.wanted_fingerprint.clear();
+        entry.build.reset();
+    }
+}
+
+const std::string& lease_role_of(const template_entry& entry, const std::string& backend_role) {
+    return entry.settings && !entry.settings->lease_role.empty() ? entry.settings->lease_role
+                                                                 : backend_role;
+}
+
+const std::string& lease_password_of(const template_entry& entry,
+                                     const std::string& backend_password) {
+    return entry.settings && !entry.settings->lease_role.empty() ? entry.settings->lease_password
+                                                                 : backend_password;
+}
+
+}  // namespace pglease
