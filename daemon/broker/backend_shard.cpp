@@ -17,6 +17,13 @@ namespace pglease {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
+namespace {
+
+// Catalog writes that queue while these are busy go together in one round trip.
+constexpr std::size_t catalog_connections = 3;
+
+}  // namespace
+
 backend_shard::parts::parts(const asio::any_io_executor& executor, const backend_endpoint& endpoint,
                             const shard_config& config, broker_metrics& metrics, backend_life& life)
     : operations(endpoint.admin_conninfo,
@@ -24,18 +31,20 @@ backend_shard::parts::parts(const asio::any_io_executor& executor, const backend
       // Their commits reach the server's WAL before the answer, whatever the server's default
       // (the embedded cluster's is off): a lease lost in a backend crash would leave its clone
       // looking idle, for the next worker to be handed too.
-      catalog(pg::with_session_setting(endpoint.admin_conninfo, "synchronous_commit", "local"), 2,
-              10s),
+      catalog(pg::with_session_setting(endpoint.admin_conninfo, "synchronous_commit", "local"),
+              catalog_connections, 10s),
+      sessions(endpoint.admin_conninfo, 2, 10s),
       deadlines(executor),
       templates(config.templates, [&metrics](const std::string& name) { metrics.of(name); }),
       leases(deadlines),
-      writer(catalog),
+      writer(executor, catalog, catalog_connections, life, endpoint.name),
+      ender(sessions),
       pool(executor, endpoint, config.prefix, templates, deadlines, metrics, operations, life,
            {[this](template_pool& p, clone& c) { desk.offer(p, c); },
             [this](const std::string& name) { return waiting.count(name); }}),
       recycling(pool),
-      desk(executor, endpoint, templates, leases, waiting, writer, recycling, catalog, metrics,
-           life, config.default_lease,
+      desk(executor, endpoint, templates, leases, waiting, writer, recycling, ender, metrics, life,
+           config.default_lease,
            {[this] { pool.schedule(); }, [this](template_pool& p, clone& c) { pool.drop(p, c); },
             [this] { return pool.has_room(); }}),
       sources(executor, endpoint, config.prefix, config.working_dir, templates, operations, metrics,
@@ -233,6 +242,7 @@ void backend_shard::forget_state() {
     parts_->pool.forget();
     parts_->operations.clear_idle();
     parts_->catalog.clear_idle();
+    parts_->sessions.clear_idle();
 }
 
 asio::awaitable<lease_info> backend_shard::acquire(std::string template_name,
@@ -310,8 +320,8 @@ backend_status backend_shard::backend_state() const {
     backend_status state;
     state.name = endpoint_.name;
     state.up = life_.up;
-    state.admin_connections =
-        (lock_connection_ ? 1 : 0) + parts_->operations.open() + parts_->catalog.open();
+    state.admin_connections = (lock_connection_ ? 1 : 0) + parts_->operations.open() +
+                              parts_->catalog.open() + parts_->sessions.open();
     state.databases = managed_databases();
     state.max_databases = endpoint_.max_databases;
     state.operations_in_progress = parts_->pool.in_flight();

@@ -14,6 +14,7 @@
 #include "pg/connection_pool.hpp"
 #include "pool/pool_operations.hpp"
 #include "pool/recycler.hpp"
+#include "pool/session_ender.hpp"
 #include "templates/client_builds.hpp"
 #include "templates/source_builds.hpp"
 #include "templates/template_set.hpp"
@@ -31,14 +32,17 @@ struct backend_shard::parts {
 
     /// Clones and drops, plus room for template builds, which must not wait behind them.
     pg::connection_pool operations;
-    /// Comments on the lease path, and ending sessions: a slow CREATE DATABASE never delays a
-    /// lease of an idle clone.
+    /// Comments on the lease path: a slow CREATE DATABASE never delays a lease of an idle clone.
     pg::connection_pool catalog;
+    /// Ending the sessions on clones, which may wait for them to exit: nothing else waits
+    /// behind it.
+    pg::connection_pool sessions;
     deadline_queue deadlines;
     template_set templates;
     lease_table leases;
     waiting_line waiting;
     catalog_writer writer;
+    session_ender ender;
     pool_operations pool;
     reclone recycling;
     lease_desk desk;

@@ -45,10 +45,10 @@ std::vector<std::string> segments_of(std::string_view path) {
     return segments;
 }
 
-// The values of `pattern`'s {…} segments in `path`, or std::nullopt when it does not match.
-std::optional<std::vector<std::string>> match(std::string_view pattern,
+// The values of the {…} segments of a route whose pattern has segments `wanted` in `path`, or
+// std::nullopt when it does not match.
+std::optional<std::vector<std::string>> match(const std::vector<std::string>& wanted,
                                               const std::vector<std::string>& path) {
-    const auto wanted = segments_of(pattern);
     if (wanted.size() != path.size()) {
         return std::nullopt;
     }
@@ -185,8 +185,17 @@ boost::asio::awaitable<http_response> api_router::dispatch(const http_request& r
     const std::string path = request.target.substr(0, question);
     const auto segments = segments_of(path);
     std::vector<std::pair<const route*, std::vector<std::string>>> matched;
-    for (const route& r : routes()) {
-        if (auto params = match(r.pattern, segments)) {
+    // The routes' patterns, split once.
+    static const auto patterns = [] {
+        std::vector<std::vector<std::string>> split;
+        for (const route& r : routes()) {
+            split.push_back(segments_of(r.pattern));
+        }
+        return split;
+    }();
+    for (std::size_t i = 0; i < routes().size(); ++i) {
+        const route& r = routes()[i];
+        if (auto params = match(patterns[i], segments)) {
             matched.emplace_back(&r, std::move(*params));
         }
     }

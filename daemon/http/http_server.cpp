@@ -132,7 +132,11 @@ asio::awaitable<void> run_session(std::shared_ptr<http_server_state> s, tcp::soc
         };
         asio::steady_timer deadline(s->executor,
                                     first ? s->limits.read_timeout : s->limits.idle_timeout);
-        auto outcome = co_await (read() || deadline.async_wait(asio::use_awaitable));
+        // The timer that loses is cancelled: its error is a value, not an exception unwound on
+        // every request.
+        boost::system::error_code deadline_cancelled;
+        auto outcome = co_await (read() || deadline.async_wait(asio::redirect_error(
+                                               asio::use_awaitable, deadline_cancelled)));
         boost::system::error_code ec =
             outcome.index() == 1 ? beast::error::timeout : std::get<0>(outcome);
         me->busy = true;

@@ -11,9 +11,9 @@
 #include "catalog/catalog_writer.hpp"
 #include "leases/lease_id.hpp"
 #include "logging.hpp"
-#include "pg/connection_pool.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/recycler.hpp"
+#include "pool/session_ender.hpp"
 #include "templates/template_set.hpp"
 
 namespace pglease {
@@ -42,6 +42,9 @@ const char* mode_name(release_mode mode) {
     return mode == release_mode::reuse ? "reuse" : mode == release_mode::keep ? "keep" : "recycle";
 }
 
+// How long a reused clone's sessions get to end before the clone is recycled instead.
+constexpr std::chrono::milliseconds session_patience{2000};
+
 asio::awaitable<void> pause_for(steady::duration how_long) {
     asio::steady_timer timer(co_await asio::this_coro::executor, how_long);
     boost::system::error_code ignored;
@@ -52,7 +55,7 @@ asio::awaitable<void> pause_for(steady::duration how_long) {
 
 lease_desk::lease_desk(asio::any_io_executor executor, const backend_endpoint& endpoint,
                        template_set& templates, lease_table& leases, waiting_line& waiting,
-                       catalog_writer& catalog, recycler& recycling, pg::connection_pool& sessions,
+                       catalog_writer& catalog, recycler& recycling, session_ender& sessions,
                        broker_metrics& metrics, backend_life& life, lease_settings default_lease,
                        hooks wiring)
     : executor_(std::move(executor)),
@@ -181,6 +184,23 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
     catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
     comment.lease = record;
     const std::string database = c.name;  // c may be gone once an await returns
+    if (c.sessions_signaled) {
+        // The sessions of its last lease were signaled at its release: nobody may still be
+        // connected when the next worker gets it. A session that would not end: it goes.
+        const bool ended = co_await sessions_.wait_ended(database, session_patience);
+        if (generation != life_.generation) {
+            co_return std::nullopt;
+        }
+        c.sessions_signaled = false;
+        if (!ended) {
+            warn_limited("reuse_failed backend=" + endpoint_.name,
+                         "template={} db={} a session of its last lease did not end within {} "
+                         "ms; recycling it",
+                         pool.template_name(), database, session_patience.count());
+            recycler_.recycle(pool, c);
+            co_return std::nullopt;
+        }
+    }
     std::exception_ptr failure;
     try {
         // The catalog knows of the lease before the worker does.
@@ -275,22 +295,30 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
                   short_key(key), mode_name(mode));
 
     if (mode == release_mode::reuse && pool.current_phase() == template_pool::phase::ready) {
-        bool clean = true;
+        // Recorded idle, and its sessions signaled to end, in one round trip. Those sessions
+        // are usually exiting already (the test closed them just before it released): the
+        // next grant of this clone waits for them to be gone, not this release. The oldest idle
+        // clone is leased first, so by then they mostly are.
+        std::string problem;
+        bool had_sessions = false;
         try {
-            // The next worker gets a database nobody is still connected to.
-            co_await terminate_sessions(database);
-            co_await catalog_.write(
-                database, clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt));
+            had_sessions = co_await catalog_.write(
+                database, clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt),
+                true);
         } catch (const pg::pg_error& e) {
+            problem = e.what();
+        }
+        const bool clean = problem.empty();
+        if (!clean) {
             warn_limited("reuse_failed backend=" + endpoint_.name,
                          "template={} db={} cannot be reused, recycling it: {}",
-                         pool.template_name(), database, e.what());
-            clean = false;
+                         pool.template_name(), database, problem);
         }
         if (generation != life_.generation) {
             co_return;
         }
         if (clean) {
+            c.sessions_signaled = had_sessions;
             offer(pool, c);
             hooks_.changed();
         } else {
@@ -327,12 +355,8 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
     recycler_.recycle(pool, c);
 }
 
-asio::awaitable<void> lease_desk::terminate_sessions(std::string database) {
-    auto conn = co_await sessions_.acquire();
-    co_await conn->query(
-        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-        "WHERE datname = $1 AND pid <> pg_backend_pid()",
-        database);
+asio::awaitable<void> lease_desk::end_sessions_now(std::string database) {
+    co_await sessions_.end_sessions(std::move(database), session_patience);
 }
 
 void lease_desk::lease_expired(const std::string& key) {
@@ -345,7 +369,7 @@ void lease_desk::lease_expired(const std::string& key) {
                  taken->pool->template_name(), taken->db->name, short_key(key),
                  taken->record.owner);
     // Sessions go at once; the recycling (a drop would also end them) may wait behind clones.
-    spawn_background(executor_, life_, terminate_sessions(taken->db->name), endpoint_.name,
+    spawn_background(executor_, life_, end_sessions_now(taken->db->name), endpoint_.name,
                      "session_end");
     recycler_.recycle(*taken->pool, *taken->db);
 }

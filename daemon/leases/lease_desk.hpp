@@ -24,10 +24,8 @@
 
 namespace pglease {
 
-namespace pg {
-class connection_pool;
-}
 class catalog_writer;
+class session_ender;
 class recycler;
 class template_set;
 struct template_entry;
@@ -45,7 +43,7 @@ class lease_desk {
 
     lease_desk(boost::asio::any_io_executor executor, const backend_endpoint& endpoint,
                template_set& templates, lease_table& leases, waiting_line& waiting,
-               catalog_writer& catalog, recycler& recycling, pg::connection_pool& sessions,
+               catalog_writer& catalog, recycler& recycling, session_ender& sessions,
                broker_metrics& metrics, backend_life& life, lease_settings default_lease,
                hooks wiring);
 
@@ -82,8 +80,8 @@ class lease_desk {
                                                             std::chrono::seconds ttl);
     boost::asio::awaitable<std::optional<lease_info>> after_restart(std::string id, std::string key,
                                                                     bool recorded);
-    boost::asio::awaitable<void> terminate_sessions(std::string database);
     lease_settings limits_of(const std::string& template_name) const;
+    boost::asio::awaitable<void> end_sessions_now(std::string database);
 
     boost::asio::any_io_executor executor_;
     const backend_endpoint& endpoint_;
@@ -92,7 +90,7 @@ class lease_desk {
     waiting_line& waiting_;
     catalog_writer& catalog_;
     recycler& recycler_;
-    pg::connection_pool& sessions_;
+    session_ender& sessions_;
     broker_metrics& metrics_;
     backend_life& life_;
     lease_settings default_lease_;

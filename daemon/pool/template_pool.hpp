@@ -28,6 +28,9 @@ struct clone {
     std::string lease_key;
     /// When a kept clone is dropped.
     std::optional<std::chrono::system_clock::time_point> kept_until;
+    /// Its sessions were signaled to end when it came back from its last lease and may still be
+    /// exiting: the next grant makes sure they are gone.
+    bool sessions_signaled = false;
     /// Its place in its pool's list for its state.
     std::list<clone*>::iterator position;
 };

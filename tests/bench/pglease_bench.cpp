@@ -90,6 +90,8 @@ struct memory_report {
     long long idle_runs = 0;
     /// Lease calls on a quiet warm pool: one worker, released with reuse, nothing cloned.
     std::vector<double> quiet_lease_ms;
+    /// The release calls (reuse) of those.
+    std::vector<double> quiet_release_ms;
     std::vector<std::string> errors;
 };
 
@@ -231,6 +233,7 @@ void run_pglease_scenario(context& ctx, const scenario_info& scenario,
             return bench::lease_cycle_worker(daemon.url(), spec.name, 1 << 30);
         });
         m.quiet_lease_ms = quiet.lease_call_ms;
+        m.quiet_release_ms = quiet.release_call_ms;
         m.errors.insert(m.errors.end(), quiet.errors.begin(), quiet.errors.end());
         std::vector<std::string> held;
         {
@@ -413,16 +416,18 @@ void print_table(const context& ctx) {
     std::printf(
         "\nTimes in ms. TTD: time-to-database, from asking to a connected session (the raw "
         "clone ceiling: the CREATE alone).\nwarm: every lease finds an idle clone. lease: "
-        "the HTTP lease call on a warm pool. CPU s, RSS: pgleased's.\nhost%%: the machine's CPUs "
+        "the HTTP lease call on a warm pool. rel: the release call of the measured run, after the "
+        "test closed its connection. CPU s, RSS: pgleased's.\nhost%%: the machine's CPUs "
         "busy; CPU/it: ms of the machine's CPU per iteration, every process together.\nx clone: "
         "clone per test's "
         "TTD p50 / this TTD p50 (higher is faster); warm x: the same with the warm TTD p50.\n"
         "it/s x: iterations/s over clone per test's; /ceil: over the raw clone ceiling's.\n\n");
     const char* header =
-        "%-24s %3s %7s %8s %8s %8s | %8s %7s %7s | %6s %6s | %5s %6s | %7s %7s %7s %7s\n";
+        "%-24s %3s %7s %8s %8s %8s | %8s %7s %7s | %6s %6s | %6s %6s | %5s %6s | %7s %7s %7s "
+        "%7s\n";
     std::printf(header, "scenario", "W", "it/s", "TTD p50", "p99", "max", "warm p50", "lease50",
-                "lease99", "CPU s", "RSS MB", "host%", "CPU/it", "x clone", "warm x", "it/s x",
-                "/ceil");
+                "lease99", "rel50", "rel99", "CPU s", "RSS MB", "host%", "CPU/it", "x clone",
+                "warm x", "it/s x", "/ceil");
     std::string current;
     for (const auto& r : ctx.rows) {
         if (r.template_name != current) {
@@ -441,9 +446,10 @@ void print_table(const context& ctx) {
             number(p(m.time_to_database_ms, 99), 2).c_str(),
             number(p(m.time_to_database_ms, 100), 1).c_str(), number(warm_ttd_p50(&r), 2).c_str(),
             number(p(lease_samples, 50), 3).c_str(), number(p(lease_samples, 99), 3).c_str(),
-            number(r.cpu_seconds, 2).c_str(), number(r.peak_rss_mb, 1).c_str(),
-            number(m.host_busy * 100, 0).c_str(), cpu_per_iteration(m).c_str(),
-            number(ratio(ttd_p50(clone), ttd_p50(&r)), 1).c_str(),
+            number(p(m.release_call_ms, 50), 2).c_str(),
+            number(p(m.release_call_ms, 99), 2).c_str(), number(r.cpu_seconds, 2).c_str(),
+            number(r.peak_rss_mb, 1).c_str(), number(m.host_busy * 100, 0).c_str(),
+            cpu_per_iteration(m).c_str(), number(ratio(ttd_p50(clone), ttd_p50(&r)), 1).c_str(),
             number(ratio(ttd_p50(clone), warm_ttd_p50(&r)), 1).c_str(),
             number(ratio(rate(&r), rate(clone)), 2).c_str(),
             number(ratio(rate(&r), rate(ceiling)), 2).c_str());
@@ -487,11 +493,13 @@ void print_table(const context& ctx) {
             "\npgleased after %zu lease cycles (%.0f/s, 16 workers, 1 in 5 recycled) with %d "
             "live leases: RSS %.1f MB (peak %.1f MB).\npgleased idle for %.0f s: %.1f ms of "
             "CPU, scheduled %lld times.\nHTTP lease call on a quiet warm pool (1 worker, reuse, "
-            "%zu calls): p50 %s ms, p99 %s ms.\n",
+            "%zu calls): p50 %s ms, p99 %s ms; release (reuse): p50 %s ms, p99 %s ms.\n",
             mem.cycles, mem.cycles_per_second, mem.live_leases, mem.rss_mb, mem.peak_rss_mb,
             mem.idle_seconds, mem.idle_cpu_seconds * 1000, mem.idle_runs, mem.quiet_lease_ms.size(),
             number(p(mem.quiet_lease_ms, 50), 3).c_str(),
-            number(p(mem.quiet_lease_ms, 99), 3).c_str());
+            number(p(mem.quiet_lease_ms, 99), 3).c_str(),
+            number(p(mem.quiet_release_ms, 50), 3).c_str(),
+            number(p(mem.quiet_release_ms, 99), 3).c_str());
     }
 }
 
@@ -509,6 +517,9 @@ json run_json(const bench::run_result& r) {
             {"lease_call_ms",
              {{"p50", p(r.lease_call_ms, 50).value_or(NAN)},
               {"p99", p(r.lease_call_ms, 99).value_or(NAN)}}},
+            {"release_call_ms",
+             {{"p50", p(r.release_call_ms, 50).value_or(NAN)},
+              {"p99", p(r.release_call_ms, 99).value_or(NAN)}}},
             {"errors", r.errors}};
 }
 
@@ -549,6 +560,9 @@ void write_json(const context& ctx) {
                          {"quiet_lease_call_ms",
                           {{"p50", p(m.quiet_lease_ms, 50).value_or(NAN)},
                            {"p99", p(m.quiet_lease_ms, 99).value_or(NAN)}}},
+                         {"quiet_release_call_ms",
+                          {{"p50", p(m.quiet_release_ms, 50).value_or(NAN)},
+                           {"p99", p(m.quiet_release_ms, 99).value_or(NAN)}}},
                          {"errors", m.errors}};
     }
     std::ofstream(ctx.opts.json_file) << doc.dump(2) << "\n";

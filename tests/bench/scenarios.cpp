@@ -229,10 +229,12 @@ class pglease_worker_impl final : public worker {
             auto conn = connect(lease.dsn);
             const auto connected = clock::now();
             run_test_body(conn.get(), mode_ == give_back::reuse);
-            conn.reset();
+            conn.reset();  // as a test does: its connections close before it hands back
+            const auto releasing = clock::now();
             http_.release(lease.id, mode_ == give_back::reuse ? client::release_mode::reuse
                                                               : client::release_mode::recycle);
-            return {ms_between(asked, connected), ms_between(asked, leased)};
+            return {ms_between(asked, connected), ms_between(asked, leased),
+                    ms_between(releasing, clock::now())};
         } catch (const std::exception&) {
             try {
                 http_.release(lease.id, client::release_mode::recycle);
@@ -263,7 +265,8 @@ class lease_cycle_worker_impl final : public worker {
         const auto leased = clock::now();
         http_.release(lease.id, index % recycle_every_ == 0 ? client::release_mode::recycle
                                                             : client::release_mode::reuse);
-        return {ms_between(asked, leased), ms_between(asked, leased)};
+        return {ms_between(asked, leased), ms_between(asked, leased),
+                ms_between(leased, clock::now())};
     }
 
   private:
@@ -294,7 +297,7 @@ class clone_per_test_worker_impl final : public worker {
         run_test_body(conn.get(), false);
         conn.reset();
         exec(admin_.get(), "DROP DATABASE " + name);
-        return {ms_between(asked, connected), std::nullopt};
+        return {ms_between(asked, connected), std::nullopt, std::nullopt};
     }
 
   private:
@@ -315,7 +318,7 @@ class raw_clone_worker_impl final : public worker {
         exec(admin_.get(), clone_statement(name));
         const auto cloned = clock::now();
         exec(admin_.get(), "DROP DATABASE " + name);
-        return {ms_between(asked, cloned), std::nullopt};
+        return {ms_between(asked, cloned), std::nullopt, std::nullopt};
     }
 
   private:
@@ -340,7 +343,7 @@ class schema_per_test_worker_impl final : public worker {
         const auto ready = clock::now();
         run_test_body(conn.get(), false);
         exec(conn.get(), "DROP SCHEMA " + schema + " CASCADE");
-        return {ms_between(asked, ready), std::nullopt};
+        return {ms_between(asked, ready), std::nullopt, std::nullopt};
     }
 
   private:
@@ -356,7 +359,7 @@ class connect_only_worker_impl final : public worker {
     sample iterate(std::size_t /*index*/) override {
         const auto asked = clock::now();
         auto conn = connect(conninfo_);
-        return {ms_between(asked, clock::now()), std::nullopt};
+        return {ms_between(asked, clock::now()), std::nullopt, std::nullopt};
     }
 
   private:

@@ -97,6 +97,9 @@ run_result run_workers(int workers, const run_limits& limits,
                     if (s.lease_call_ms) {
                         result.lease_call_ms.push_back(*s.lease_call_ms);
                     }
+                    if (s.release_call_ms) {
+                        result.release_call_ms.push_back(*s.release_call_ms);
+                    }
                 }
                 if (!failure.empty()) {
                     result.errors.push_back("worker " + std::to_string(w) + ": " + failure);

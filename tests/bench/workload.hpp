@@ -26,6 +26,8 @@ struct sample {
     double time_to_database_ms = 0;
     /// The HTTP lease call alone (pglease scenarios only).
     std::optional<double> lease_call_ms;
+    /// The HTTP release call alone (pglease scenarios only).
+    std::optional<double> release_call_ms;
 };
 
 /// One worker's state (its HTTP client, its admin connection): made on its own thread before
@@ -51,6 +53,7 @@ struct run_result {
     double seconds = 0;
     std::vector<double> time_to_database_ms;
     std::vector<double> lease_call_ms;
+    std::vector<double> release_call_ms;
     /// The first failure of each worker that failed (a failed worker stops).
     std::vector<std::string> errors;
     /// Share of the machine's CPU time that was busy during the run (all processes), 0..1,

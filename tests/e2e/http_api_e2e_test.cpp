@@ -249,6 +249,60 @@ TEST(http_api, after_kill_9_and_a_restart_leases_renew_and_release_and_nothing_l
     EXPECT_EQ(pool["dropping"], 0) << pool.dump();
 }
 
+TEST(http_api, every_lease_answered_in_a_burst_is_honoured_after_kill_9_right_after_it) {
+    // Concurrent acquires share round trips to the catalog (writes that queue go together in
+    // one transaction): each answered lease must still be recorded before its answer.
+    api_daemon daemon("burst", 24, 32);
+    {
+        http_client probe("127.0.0.1", daemon.port());
+        for (const auto until = clock::now() + 60s;
+             clock::now() < until &&
+             probe.get("/v1/templates/app").json()["pool"]["idle"].get<int>() < 24;
+             std::this_thread::sleep_for(50ms)) {
+        }
+    }
+    std::mutex guard;
+    std::vector<json> answered;
+    std::vector<std::string> problems;
+    std::vector<std::thread> workers;
+    workers.reserve(8);
+    for (int w = 0; w < 8; ++w) {
+        workers.emplace_back([&] {
+            http_client client("127.0.0.1", daemon.port());
+            for (int i = 0; i < 3; ++i) {
+                auto response = client.post("/v1/templates/app/leases", {{"wait_seconds", 0}});
+                std::scoped_lock lock(guard);
+                if (response.status == 201) {
+                    answered.push_back(response.json());
+                } else {
+                    problems.push_back(std::to_string(response.status) + " " + response.body);
+                }
+            }
+        });
+    }
+    for (auto& worker : workers) {
+        worker.join();
+    }
+    daemon.kill_hard();  // the moment the last answer arrived
+    ASSERT_TRUE(problems.empty()) << problems.front();
+    ASSERT_EQ(answered.size(), 24u);
+    daemon.start();
+    http_client client("127.0.0.1", daemon.port());
+    std::set<std::string> databases;
+    for (const auto& lease : answered) {
+        const std::string id = lease["id"];
+        EXPECT_TRUE(databases.insert(lease["database"].get<std::string>()).second)
+            << lease["database"] << " was answered twice";
+        auto renewal = client.post("/v1/leases/" + id + "/renew", {{"ttl_seconds", 60}});
+        EXPECT_EQ(renewal.status, 200) << "an answered lease was lost: " << renewal.body;
+        EXPECT_EQ(renewal.json().value("database", ""), lease["database"]);
+    }
+    EXPECT_EQ(client.get("/v1/leases").json()["leases"].size(), 24u);
+    for (const auto& lease : answered) {
+        EXPECT_EQ(client.del("/v1/leases/" + lease["id"].get<std::string>()).status, 204);
+    }
+}
+
 TEST(http_api, four_callers_of_a_new_fingerprint_get_one_builder_and_the_same_version) {
     api_daemon daemon("client-init");
     std::mutex guard;
