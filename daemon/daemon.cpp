@@ -73,7 +73,14 @@ int run_daemon(const settings& options) {
                     endpoints.push_back(configured_endpoint(backend));
                 }
             }
-            broker engine(io.get_executor(), std::move(endpoints), shard_config_from(options));
+            shard_config config = shard_config_from(options);
+            // What each template version holds, for resets in place: beside the embedded
+            // cluster, else in the data directory.
+            config.state_dir =
+                (cluster ? cluster->data_dir()
+                         : options.embedded.data_dir.value_or(std::filesystem::path(".pglease"))) /
+                "versions";
+            broker engine(io.get_executor(), std::move(endpoints), config);
             http_metrics http_stats;
             const state_metrics state_stats(engine);
             const process_metrics process_stats;

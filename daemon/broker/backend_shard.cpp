@@ -34,6 +34,7 @@ backend_shard::parts::parts(const asio::any_io_executor& executor, const backend
       catalog(pg::with_session_setting(endpoint.admin_conninfo, "synchronous_commit", "local"),
               catalog_connections, 10s),
       sessions(endpoint.admin_conninfo, 2, 10s),
+      maintenance(endpoint.admin_conninfo, 2, 10s),
       deadlines(executor),
       templates(config.templates, [&metrics](const std::string& name) { metrics.of(name); }),
       leases(deadlines),
@@ -42,21 +43,26 @@ backend_shard::parts::parts(const asio::any_io_executor& executor, const backend
       pool(executor, endpoint, config.prefix, templates, deadlines, metrics, operations, life,
            {[this](template_pool& p, clone& c) { desk.offer(p, c); },
             [this](const std::string& name) { return waiting.count(name); }}),
-      recycling(pool),
+      recloning(pool, operations, endpoint, templates),
+      recycling(executor, endpoint, templates, writer, ender, maintenance, recloning, metrics, life,
+                {[this](template_pool& p, clone& c) {
+                    desk.offer(p, c);
+                    pool.schedule();
+                }}),
       desk(executor, endpoint, templates, leases, waiting, writer, recycling, ender, metrics, life,
            config.default_lease,
            {[this] { pool.schedule(); }, [this](template_pool& p, clone& c) { pool.drop(p, c); },
             [this] { return pool.has_room(); }}),
-      sources(executor, endpoint, config.prefix, config.working_dir, templates, operations, metrics,
-              life,
+      sources(executor, endpoint, config.prefix, config.working_dir, config.state_dir, templates,
+              operations, metrics, life,
               {[this](template_entry& e, std::unique_ptr<template_pool> ready) {
                    promote(e, std::move(ready));
                },
                [this](template_entry& e) { waiting.give_up(e.name); },
                [this](std::string name) { pool.drop_database(std::move(name)); },
                [this] { pool.schedule(); }}),
-      clients(executor, endpoint, config.prefix, templates, deadlines, operations, metrics, life,
-              config.default_pool, config.default_lease,
+      clients(executor, endpoint, config.prefix, config.state_dir, templates, deadlines, operations,
+              metrics, life, config.default_pool, config.default_lease,
               {[this](template_entry& e, std::unique_ptr<template_pool> ready) {
                    promote(e, std::move(ready));
                },
@@ -99,6 +105,7 @@ asio::awaitable<void> backend_shard::start() {
         auto conn = co_await parts_->catalog.acquire();
         co_await ensure_lease_roles(*conn, endpoint_, config_.templates);
     }
+    co_await check_resets();
     co_await reconcile();
     life_.up = true;
     catalog_read_ = true;
@@ -215,6 +222,7 @@ asio::awaitable<void> backend_shard::supervise() {
                     auto conn = co_await parts_->catalog.acquire();
                     co_await ensure_lease_roles(*conn, endpoint_, config_.templates);
                 }
+                co_await check_resets();
                 co_await reconcile();
                 life_.up = true;
                 spdlog::info("backend={} back: {} leases adopted", endpoint_.name,
@@ -240,9 +248,11 @@ void backend_shard::forget_state() {
     parts_->leases.clear();
     parts_->deadlines.clear();
     parts_->pool.forget();
+    parts_->recycling.forget();
     parts_->operations.clear_idle();
     parts_->catalog.clear_idle();
     parts_->sessions.clear_idle();
+    parts_->maintenance.clear_idle();
 }
 
 asio::awaitable<lease_info> backend_shard::acquire(std::string template_name,
@@ -258,6 +268,33 @@ asio::awaitable<lease_info> backend_shard::renew(std::string key,
 asio::awaitable<void> backend_shard::release(std::string key, release_mode mode,
                                              std::optional<std::chrono::seconds> keep_for) {
     co_await parts_->desk.release(std::move(key), mode, keep_for);
+}
+
+asio::awaitable<reset_answer> backend_shard::reset(std::string key) {
+    auto [lease, outcome] = co_await parts_->desk.reset(std::move(key));
+    reset_answer answer;
+    answer.lease = std::move(lease);
+    answer.result = std::move(outcome.result);
+    answer.reason = std::move(outcome.reason);
+    co_return answer;
+}
+
+asio::awaitable<void> backend_shard::check_resets() {
+    // A reset reads the WAL (pg_walinspect) and loads rows with triggers and foreign key checks
+    // off (session_replication_role): both take a superuser.
+    auto conn = co_await parts_->maintenance.acquire();
+    auto super = co_await conn->exec("SELECT rolsuper FROM pg_roles WHERE rolname = current_user");
+    if (super.value(0, 0) != "t") {
+        parts_->recycling.set_available(false, "the admin role is not a superuser");
+        co_return;
+    }
+    std::string problem;
+    try {
+        co_await conn->exec("CREATE EXTENSION IF NOT EXISTS pg_walinspect");
+    } catch (const pg::server_error& e) {
+        problem = e.what();
+    }
+    parts_->recycling.set_available(problem.empty(), "pg_walinspect is not available: " + problem);
 }
 
 asio::awaitable<client_template_outcome> backend_shard::ensure_client_template(

@@ -28,6 +28,8 @@ struct shard_config {
     std::map<std::string, template_settings> templates;
     /// Directory migration commands run in (the config file's).
     std::filesystem::path working_dir = std::filesystem::current_path();
+    /// Where what each template version holds is kept, for resets in place.
+    std::filesystem::path state_dir = std::filesystem::current_path() / ".pglease-versions";
     /// How often sources are checked for changes and the backend for life.
     std::chrono::milliseconds watch_interval{2000};
     /// Pool and lease settings of client-initialized templates (the "defaults" section), and
@@ -65,6 +67,8 @@ class backend_shard {
     /// Ends the lease; the clone is recycled, reused or kept.
     boost::asio::awaitable<void> release(std::string key, release_mode mode,
                                          std::optional<std::chrono::seconds> keep_for);
+    /// Makes the lease's database fresh again for its holder; the lease goes on.
+    boost::asio::awaitable<reset_answer> reset(std::string key);
 
     /// Makes sure client-initialized template `name` has a version with `fingerprint`: ready
     /// now, ready within `wait` (another caller builds it), or this caller's to build.
@@ -113,6 +117,8 @@ class backend_shard {
     boost::asio::awaitable<void> find_orphans(pg::connection& conn);
     /// Throws memory away after the backend was lost; the catalog is read again.
     void forget_state();
+    /// Finds out whether this backend can reset clones in place.
+    boost::asio::awaitable<void> check_resets();
     void on_deadline(const deadline& due);
 
     boost::asio::any_io_executor executor_;

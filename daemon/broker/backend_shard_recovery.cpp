@@ -6,6 +6,7 @@
 #include "catalog/reconcile_plan.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
+#include "templates/version_snapshot.hpp"
 
 namespace pglease {
 
@@ -42,6 +43,11 @@ asio::awaitable<void> backend_shard::reconcile() {
         }
         auto pool = std::make_unique<template_pool>(version.template_name, version.fingerprint,
                                                     version.database);
+        if (!version.database.empty()) {
+            if (auto snapshot = load_snapshot(config_.state_dir / version.database)) {
+                pool->set_snapshot(std::make_shared<const version_snapshot>(std::move(*snapshot)));
+            }
+        }
         if (version.serves) {
             entry.current = std::move(pool);
             entry.state = template_state::ready;
@@ -70,6 +76,9 @@ asio::awaitable<void> backend_shard::reconcile() {
                 p.pool.drop(*pool, pool->add(adopted.database, clone_state::creating));
                 ++to_drop;
                 break;
+        }
+        if (clone* c = pool->find(adopted.database)) {
+            c->baseline = adopted.baseline;
         }
         if (adopted.give_to.empty()) {
             continue;

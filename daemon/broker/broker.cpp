@@ -116,6 +116,16 @@ asio::awaitable<void> broker::release(std::string id, release_mode mode,
     co_await shard->release(lease_key(id), mode, keep_for);
 }
 
+asio::awaitable<reset_answer> broker::reset(std::string id) {
+    backend_shard* shard = shard_holding(id);
+    if (shard == nullptr) {
+        throw broker_error("unknown_lease", "no such lease (it expired or was released)");
+    }
+    reset_answer answer = co_await shard->reset(lease_key(id));
+    answer.lease.id = id;
+    co_return answer;
+}
+
 asio::awaitable<client_template_outcome> broker::ensure_client_template(
     std::string name, std::string fingerprint, std::chrono::seconds wait,
     std::chrono::seconds build_ttl) {
@@ -173,6 +183,7 @@ std::optional<template_status> broker::status(const std::string& template_name) 
         merged->pool.creating += one->pool.creating;
         merged->pool.dropping += one->pool.dropping;
         merged->pool.kept += one->pool.kept;
+        merged->pool.resetting += one->pool.resetting;
         merged->pool.waiters += one->pool.waiters;
         if (merged->state != template_state::ready && one->state == template_state::ready) {
             merged->state = template_state::ready;

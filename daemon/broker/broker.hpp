@@ -42,6 +42,9 @@ class broker {
     /// Ends the lease `id`.
     boost::asio::awaitable<void> release(std::string id, release_mode mode,
                                          std::optional<std::chrono::seconds> keep_for);
+    /// Makes the database of lease `id` fresh again; the lease goes on. Throws broker_error
+    /// (unknown_lease, sessions_busy, conflict, backend_down).
+    boost::asio::awaitable<reset_answer> reset(std::string id);
 
     /// Ensures client-initialized template `name` has a version with `fingerprint` (on the
     /// first backend): ready, ready within `wait`, or the caller's to build.

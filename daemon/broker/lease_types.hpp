@@ -54,9 +54,20 @@ struct pool_counts {
     std::size_t creating = 0;
     std::size_t dropping = 0;
     std::size_t kept = 0;
+    std::size_t resetting = 0;
     std::size_t waiters = 0;
     int min_idle = 0;
     int max_total = 0;
+    /// How a released clone is made fresh: "reset" (in place) or "reclone".
+    std::string recycle = "reset";
+};
+
+/// A lease whose database was made fresh again: in place ("reset"), or cloned again under its
+/// name ("reclone", its sessions ended), and why.
+struct reset_answer {
+    lease_info lease;
+    std::string result;
+    std::string reason;
 };
 
 /// A template as the broker sees it.

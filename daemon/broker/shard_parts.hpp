@@ -14,6 +14,7 @@
 #include "pg/connection_pool.hpp"
 #include "pool/pool_operations.hpp"
 #include "pool/recycler.hpp"
+#include "pool/reset_in_place.hpp"
 #include "pool/session_ender.hpp"
 #include "templates/client_builds.hpp"
 #include "templates/source_builds.hpp"
@@ -37,6 +38,8 @@ struct backend_shard::parts {
     /// Ending the sessions on clones, which may wait for them to exit: nothing else waits
     /// behind it.
     pg::connection_pool sessions;
+    /// Resets in place read the WAL over these.
+    pg::connection_pool maintenance;
     deadline_queue deadlines;
     template_set templates;
     lease_table leases;
@@ -44,7 +47,8 @@ struct backend_shard::parts {
     catalog_writer writer;
     session_ender ender;
     pool_operations pool;
-    reclone recycling;
+    reclone recloning;
+    reset_in_place recycling;
     lease_desk desk;
     source_builds sources;
     client_builds clients;

@@ -43,6 +43,17 @@ std::string encode_catalog_comment(const catalog_comment& comment) {
     if (comment.client) {
         body["client"] = true;
     }
+    if (comment.baseline) {
+        json nodes = json::object();
+        for (const auto& [relation, node] : comment.baseline->file_nodes) {
+            nodes[std::to_string(relation)] = node;
+        }
+        body["reset"] = {
+            {"lsn", comment.baseline->lsn}, {"xid", comment.baseline->own_xid}, {"nodes", nodes}};
+    }
+    if (comment.resetting) {
+        body["resetting"] = true;
+    }
     return std::string(catalog_comment_tag) + body.dump();
 }
 
@@ -83,6 +94,18 @@ std::optional<catalog_comment> decode_catalog_comment(std::string_view text) {
         }
         comment.released = body.value("released", false);
         comment.client = body.value("client", false);
+        if (const auto reset = body.find("reset"); reset != body.end()) {
+            reset_baseline baseline;
+            baseline.lsn = reset->at("lsn").get<std::string>();
+            baseline.own_xid = reset->value("xid", "");
+            const json nodes = reset->value("nodes", json::object());
+            for (const auto& [relation, node] : nodes.items()) {
+                baseline.file_nodes[static_cast<std::uint32_t>(std::stoul(relation))] =
+                    node.get<std::uint32_t>();
+            }
+            comment.baseline = std::move(baseline);
+        }
+        comment.resetting = body.value("resetting", false);
         if (comment.template_name.empty() || comment.fingerprint.empty()) {
             return std::nullopt;
         }

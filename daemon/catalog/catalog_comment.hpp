@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -18,6 +19,17 @@ struct lease_record {
     std::map<std::string, std::string> labels;
     std::chrono::system_clock::time_point acquired_at;
     std::chrono::system_clock::time_point expires_at;
+};
+
+/// Where a clone stands since it was made or last reset: the WAL position its next reset reads
+/// from, the reset's own transaction (whose records there are not a lease's), and the file nodes
+/// of relations that a reset gave new files.
+struct reset_baseline {
+    std::string lsn;
+    std::string own_xid;
+    std::map<std::uint32_t, std::uint32_t> file_nodes;
+
+    friend bool operator==(const reset_baseline&, const reset_baseline&) = default;
 };
 
 /// What the comment on a managed database says: the broker's whole state for that database.
@@ -38,6 +50,10 @@ struct catalog_comment {
     bool released = false;
     /// Template databases built by a client through the API rather than from configuration.
     bool client = false;
+    /// Clones: the baseline of their next reset in place (none: it cannot be reset).
+    std::optional<reset_baseline> baseline;
+    /// Clones: a reset in place is under way; cut short, it leaves a clone not to hand out.
+    bool resetting = false;
 };
 
 /// The comment of a template database: ready once its source was applied in full.

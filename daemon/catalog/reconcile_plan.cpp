@@ -102,11 +102,17 @@ reconcile_plan plan_reconcile(const std::vector<listed_database>& listing,
         } else if (still_kept) {
             adopted.state = clone_state::kept;
             adopted.kept_until = comment.kept_until;
-        } else if (!comment.lease && !comment.kept_until && !comment.released && version->serves) {
+        } else if (!comment.lease && !comment.kept_until && !comment.released &&
+                   !comment.resetting && version->serves) {
             adopted.state = clone_state::idle;
         } else {
-            // Released, expired while no broker ran, or of a version that drains.
+            // Released, expired while no broker ran, cut short in a reset, or of a version that
+            // drains.
             adopted.state = clone_state::dropping;
+        }
+        // A reset cut short leaves no baseline to trust: the next reset clones again.
+        if (!comment.resetting) {
+            adopted.baseline = comment.baseline;
         }
         const auto& about = by_name[comment.template_name];
         if (adopted.state != clone_state::dropping && about.has_settings &&

@@ -56,6 +56,8 @@ struct reconcile_plan {
         std::optional<std::chrono::system_clock::time_point> kept_until;
         /// The role it must be given: it belongs to another one ("" when it is right).
         std::string give_to;
+        /// Where its next reset in place starts from (none: it can only be cloned again).
+        std::optional<reset_baseline> baseline;
     };
     /// A database to drop, and why.
     struct stray {

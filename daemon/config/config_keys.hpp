@@ -49,11 +49,13 @@ struct config_key {
 };
 
 inline constexpr std::array<std::string_view, 2> strategies{"FILE_COPY", "WAL_LOG"};
+inline constexpr std::array<std::string_view, 2> recycle_strategies{"reset", "reclone"};
 
 inline constexpr std::array pool_keys{
     config_key<pool_settings>{"min_idle", &pool_settings::min_idle, {.range = {0, 10000}}},
     config_key<pool_settings>{"max_total", &pool_settings::max_total, {.range = {1, 100000}}},
     config_key<pool_settings>{"strategy", &pool_settings::strategy, {.choices = strategies}},
+    config_key<pool_settings>{"recycle", &pool_settings::recycle, {.choices = recycle_strategies}},
 };
 
 inline constexpr std::array lease_keys{

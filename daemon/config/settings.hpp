@@ -25,6 +25,9 @@ struct pool_settings {
     int max_total = 16;
     /// "strategy": CREATE DATABASE's STRATEGY, FILE_COPY or WAL_LOG (stored upper-case).
     std::string strategy = "FILE_COPY";
+    /// "recycle": how a clone whose lease ended is made fresh again: "reset" (in place, undoing
+    /// what the lease touched; drop and clone when that cannot be proven exact) or "reclone".
+    std::string recycle = "reset";
 };
 
 /// Durations a lease may last, be kept and be waited for.

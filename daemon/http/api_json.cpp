@@ -52,9 +52,11 @@ json template_json(const template_status& status) {
               {"creating", status.pool.creating},
               {"dropping", status.pool.dropping},
               {"kept", status.pool.kept},
+              {"resetting", status.pool.resetting},
               {"waiters", status.pool.waiters},
               {"min_idle", status.pool.min_idle},
-              {"max_total", status.pool.max_total}}}};
+              {"max_total", status.pool.max_total},
+              {"recycle", status.pool.recycle}}}};
 }
 
 json build_json(const build_info& build) {
@@ -98,7 +100,7 @@ int status_of(const std::string& code) {
     if (code == "unknown_template" || code == "unknown_lease" || code == "unknown_build") {
         return 404;
     }
-    if (code == "conflict") {
+    if (code == "conflict" || code == "sessions_busy") {
         return 409;
     }
     if (code == "invalid_argument") {

@@ -126,6 +126,7 @@ const std::vector<api_router::route>& api_router::routes() {
         {"GET", "/v1/leases/{id}", &api_router::get_lease},
         {"DELETE", "/v1/leases/{id}", &api_router::release},
         {"POST", "/v1/leases/{id}/renew", &api_router::renew},
+        {"POST", "/v1/leases/{id}/reset", &api_router::reset},
     };
     return table;
 }
@@ -398,6 +399,16 @@ boost::asio::awaitable<http_response> api_router::renew(const call& c) {
     auto renewed =
         co_await engine_.renew(id, ttl ? std::optional<seconds>(seconds(*ttl)) : std::nullopt);
     co_return json_response(200, lease_json(renewed, true));
+}
+
+boost::asio::awaitable<http_response> api_router::reset(const call& c) {
+    no_query(c.query);
+    request_fields fields(c.request.body);
+    fields.reject_unknown();
+    auto answer = co_await engine_.reset(c.params[0]);
+    json body = lease_json(answer.lease, true);
+    body["reset"] = {{"result", answer.result}, {"reason", answer.reason}};
+    co_return json_response(200, body);
 }
 
 }  // namespace pglease

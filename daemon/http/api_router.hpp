@@ -62,6 +62,7 @@ class api_router {
     boost::asio::awaitable<http_response> get_lease(const call& c);
     boost::asio::awaitable<http_response> release(const call& c);
     boost::asio::awaitable<http_response> renew(const call& c);
+    boost::asio::awaitable<http_response> reset(const call& c);
 
     broker& engine_;
     std::string token_digest_;

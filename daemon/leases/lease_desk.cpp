@@ -197,7 +197,7 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
                          "template={} db={} a session of its last lease did not end within {} "
                          "ms; recycling it",
                          pool.template_name(), database, session_patience.count());
-            recycler_.recycle(pool, c);
+            recycler_.recycle(pool, c, recycle_cause::released);
             co_return std::nullopt;
         }
     }
@@ -279,8 +279,46 @@ asio::awaitable<lease_info> lease_desk::renew(std::string key,
     co_return info;
 }
 
+asio::awaitable<std::pair<lease_info, refresh_outcome>> lease_desk::reset(std::string key) {
+    live_lease* lease = leases_.find(key);
+    if (lease == nullptr) {
+        throw broker_error("unknown_lease", "no such lease (it expired or was released)");
+    }
+    if (lease->resetting) {
+        throw broker_error("conflict", "a reset of this lease is under way", 1s);
+    }
+    lease->resetting = true;
+    template_pool& pool = *lease->pool;
+    clone& c = *lease->db;
+    const lease_record record = lease->record;
+    refresh_outcome outcome;
+    std::exception_ptr failure;
+    try {
+        outcome = co_await recycler_.refresh(pool, c, record);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    live_lease* still = leases_.find(key);
+    if (still != nullptr) {
+        still->resetting = false;
+    }
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
+    if (still == nullptr) {
+        throw broker_error("unknown_lease", "the lease ended while its database was reset");
+    }
+    spdlog::debug("template={} db={} lease={} reset: {}", pool.template_name(), still->db->name,
+                  short_key(key), outcome.result);
+    co_return std::make_pair(describe(*still), outcome);
+}
+
 asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
                                           std::optional<std::chrono::seconds> keep_for) {
+    if (const live_lease* resetting = leases_.find(key); resetting && resetting->resetting) {
+        throw broker_error("conflict",
+                           "a reset of this lease is under way; release it once that answers", 1s);
+    }
     const auto taken = leases_.take(key);
     if (!taken) {
         throw broker_error("unknown_lease", "no such lease (it expired or was released)");
@@ -322,7 +360,7 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
             offer(pool, c);
             hooks_.changed();
         } else {
-            recycler_.recycle(pool, c);
+            recycler_.recycle(pool, c, recycle_cause::released);
         }
         co_return;
     }
@@ -352,7 +390,7 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
     if (generation != life_.generation) {
         co_return;
     }
-    recycler_.recycle(pool, c);
+    recycler_.recycle(pool, c, recycle_cause::released);
 }
 
 asio::awaitable<void> lease_desk::end_sessions_now(std::string database) {
@@ -360,6 +398,11 @@ asio::awaitable<void> lease_desk::end_sessions_now(std::string database) {
 }
 
 void lease_desk::lease_expired(const std::string& key) {
+    if (live_lease* resetting = leases_.find(key); resetting && resetting->resetting) {
+        // Its database is being reset for it: it expires once that is done.
+        leases_.extend(*resetting, system_clock::now() + 1s);
+        return;
+    }
     const auto taken = leases_.take(key);
     if (!taken) {
         return;
@@ -368,10 +411,11 @@ void lease_desk::lease_expired(const std::string& key) {
     spdlog::info("template={} db={} lease={} expired (owner={}); recycling",
                  taken->pool->template_name(), taken->db->name, short_key(key),
                  taken->record.owner);
-    // Sessions go at once; the recycling (a drop would also end them) may wait behind clones.
-    spawn_background(executor_, life_, end_sessions_now(taken->db->name), endpoint_.name,
-                     "session_end");
-    recycler_.recycle(*taken->pool, *taken->db);
+    const std::string database = taken->db->name;
+    template_pool& pool = *taken->pool;
+    recycler_.recycle(pool, *taken->db, recycle_cause::unattended);
+    // The drop may wait behind clones: its sessions go at once.
+    spawn_background(executor_, life_, end_sessions_now(database), endpoint_.name, "session_end");
 }
 
 void lease_desk::keep_expired(const std::string& name) {
@@ -381,7 +425,7 @@ void lease_desk::keep_expired(const std::string& name) {
     }
     if (clone* c = pool->find(name); c != nullptr && c->state == clone_state::kept) {
         spdlog::info("template={} db={} keep time over; dropping", pool->template_name(), name);
-        recycler_.recycle(*pool, *c);
+        recycler_.recycle(*pool, *c, recycle_cause::unattended);
     }
 }
 

@@ -21,6 +21,7 @@
 #include "leases/lease_table.hpp"
 #include "leases/waiting_line.hpp"
 #include "metrics/broker_metrics.hpp"
+#include "pool/recycler.hpp"
 
 namespace pglease {
 
@@ -55,6 +56,9 @@ class lease_desk {
     /// Ends the lease; the clone is recycled, reused or kept.
     boost::asio::awaitable<void> release(std::string key, release_mode mode,
                                          std::optional<std::chrono::seconds> keep_for);
+    /// Makes the lease's database fresh again, for the same holder (a sticky lease): reset in
+    /// place, or cloned again under its name. Returns the lease and what was done.
+    boost::asio::awaitable<std::pair<lease_info, refresh_outcome>> reset(std::string key);
     /// The lease's deadline fell due: its sessions end and its clone is recycled.
     void lease_expired(const std::string& key);
     /// A kept clone's time is over: it is recycled.

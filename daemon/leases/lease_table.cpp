@@ -8,7 +8,11 @@ using std::chrono::system_clock;
 
 live_lease& lease_table::add(const lease_record& record, template_pool& pool, clone& c) {
     c.lease_key = record.key;
-    auto& lease = leases_[record.key] = live_lease{record, &pool, &c};
+    live_lease& lease = leases_[record.key];
+    lease.record = record;
+    lease.pool = &pool;
+    lease.db = &c;
+    lease.resetting = false;
     deadlines_.add(record.expires_at, deadline_kind::lease_expiry, record.key);
     return lease;
 }

@@ -22,6 +22,8 @@ struct live_lease {
     lease_record record;
     template_pool* pool = nullptr;
     clone* db = nullptr;
+    /// Its holder asked for its database to be reset, and that is under way.
+    bool resetting = false;
 };
 
 /// Live leases by key (SHA-256 of the id) and kept clones by name; each with its deadline.

@@ -24,6 +24,10 @@ Histogram::BucketBoundaries hold_buckets() {
 Histogram::BucketBoundaries database_buckets() {
     return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 }
+// A reset in place: a millisecond for a few small tables, seconds when many rows go back.
+Histogram::BucketBoundaries reset_buckets() {
+    return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+}
 // Migrations and commands: a fraction of a second to minutes.
 Histogram::BucketBoundaries build_buckets() {
     return {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
@@ -86,6 +90,16 @@ struct broker_metrics::families {
           build_duration(prometheus::BuildHistogram()
                              .Name("pglease_template_build_duration_seconds")
                              .Help("Time to build a template version.")
+                             .Register(r)),
+          resets(prometheus::BuildCounter()
+                     .Name("pglease_resets_total")
+                     .Help("Clones made fresh after a lease by the reset strategy: result reset "
+                           "(in place), or reclone with the reason it could not be proven "
+                           "exact.")
+                     .Register(r)),
+          reset_duration(prometheus::BuildHistogram()
+                             .Name("pglease_reset_duration_seconds")
+                             .Help("Time to reset one clone in place.")
                              .Register(r)) {}
 
     prometheus::Family<prometheus::Counter>& acquired;
@@ -101,6 +115,8 @@ struct broker_metrics::families {
     prometheus::Family<prometheus::Counter>& drop_failures;
     prometheus::Family<prometheus::Counter>& builds;
     prometheus::Family<Histogram>& build_duration;
+    prometheus::Family<prometheus::Counter>& resets;
+    prometheus::Family<Histogram>& reset_duration;
 };
 
 broker_metrics::broker_metrics()
@@ -133,6 +149,10 @@ template_metrics& broker_metrics::of(const std::string& name) {
     m.builds_succeeded_ = &f.builds.Add({{"template", name}, {"result", "success"}});
     m.builds_failed_ = &f.builds.Add({{"template", name}, {"result", "failure"}});
     m.build_duration_ = &f.build_duration.Add(labels, build_buckets());
+    m.resets_in_place_ = &f.resets.Add({{"template", name}, {"result", "reset"}, {"reason", ""}});
+    m.reset_duration_ = &f.reset_duration.Add(labels, reset_buckets());
+    m.resets_ = &f.resets;
+    m.name_ = name;
     return m;
 }
 
@@ -193,6 +213,15 @@ void template_metrics::build_succeeded(double seconds) {
 void template_metrics::build_failed(double seconds) {
     builds_failed_->Increment();
     build_duration_->Observe(seconds);
+}
+
+void template_metrics::reset_in_place(double seconds) {
+    resets_in_place_->Increment();
+    reset_duration_->Observe(seconds);
+}
+
+void template_metrics::recloned(const std::string& reason) {
+    resets_->Add({{"template", name_}, {"result", "reclone"}, {"reason", reason}}).Increment();
 }
 
 }  // namespace pglease

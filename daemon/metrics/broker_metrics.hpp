@@ -10,6 +10,8 @@ namespace prometheus {
 class Counter;
 class Histogram;
 class Registry;
+template <typename T>
+class Family;
 }  // namespace prometheus
 
 namespace pglease {
@@ -33,6 +35,11 @@ class template_metrics {
     void drop_failed();
     void build_succeeded(double seconds);
     void build_failed(double seconds);
+    /// A clone was reset in place in `seconds`.
+    void reset_in_place(double seconds);
+    /// A clone could not be reset in place and was cloned again; `reason` is a short code
+    /// (catalog, prepared, settings, sessions, snapshot, baseline, wal, unavailable, error).
+    void recloned(const std::string& reason);
 
   private:
     friend class broker_metrics;
@@ -52,6 +59,10 @@ class template_metrics {
     prometheus::Histogram* clone_duration_ = nullptr;
     prometheus::Histogram* drop_duration_ = nullptr;
     prometheus::Histogram* build_duration_ = nullptr;
+    prometheus::Counter* resets_in_place_ = nullptr;
+    prometheus::Histogram* reset_duration_ = nullptr;
+    prometheus::Family<prometheus::Counter>* resets_ = nullptr;
+    std::string name_;
 };
 
 /// The broker's event metrics: families registered once, a template_metrics per template.

@@ -32,7 +32,7 @@ std::vector<MetricFamily> state_metrics::Collect() const {
     auto databases = gauge_family(
         "pglease_pool_databases",
         "Clones of the template (every version, every backend) by state: creating, idle, "
-        "leased, kept, dropping.");
+        "leased, kept, dropping, resetting.");
     auto min_idle = gauge_family("pglease_pool_min_idle", "The template's configured min_idle.");
     auto max_total =
         gauge_family("pglease_pool_max_clones",
@@ -44,12 +44,13 @@ std::vector<MetricFamily> state_metrics::Collect() const {
     auto state = gauge_family("pglease_template_state",
                               "1 for the template's current state (building, ready, failed).");
     for (const template_status& t : engine_.templates()) {
-        const std::array<std::pair<const char*, std::size_t>, 5> by_state{{
+        const std::array<std::pair<const char*, std::size_t>, 6> by_state{{
             {"creating", t.pool.creating},
             {"idle", t.pool.idle},
             {"leased", t.pool.leased},
             {"kept", t.pool.kept},
             {"dropping", t.pool.dropping},
+            {"resetting", t.pool.resetting},
         }};
         for (const auto& [name, count] : by_state) {
             add(databases, {{"state", name}, {"template", t.name}}, static_cast<double>(count));

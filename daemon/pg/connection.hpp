@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +80,18 @@ class connection {
         (values.push_back(detail::to_param(args)), ...);
         return exec(std::move(sql), std::move(values));
     }
+
+    /// Runs `copy_statement` (COPY … TO STDOUT) and hands its data to `sink`, a row or so at a
+    /// time. Returns the rows copied.
+    boost::asio::awaitable<std::size_t> copy_out(
+        std::string copy_statement, std::function<void(std::string_view)> sink,
+        std::chrono::milliseconds timeout = default_timeout);
+
+    /// Runs `copy_statement` (COPY … FROM STDIN), feeding it the chunks `source` returns until
+    /// it returns an empty one. Returns the rows copied.
+    boost::asio::awaitable<std::size_t> copy_in(
+        std::string copy_statement, std::function<std::string_view()> source,
+        std::chrono::milliseconds timeout = default_timeout);
 
     /// True while the connection can run statements.
     bool usable() const noexcept;

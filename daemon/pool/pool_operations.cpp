@@ -13,7 +13,6 @@
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
 #include "pool/drop_database.hpp"
-#include "pool/recycler.hpp"
 #include "pool/refill_rule.hpp"
 #include "templates/template_set.hpp"
 
@@ -37,11 +36,6 @@ asio::awaitable<void> sleep_until(steady::time_point when) {
 }
 
 }  // namespace
-
-void reclone::recycle(template_pool& pool, clone& c) {
-    operations_.drop(pool, c);
-    operations_.schedule();
-}
 
 pool_operations::pool_operations(asio::any_io_executor executor, const backend_endpoint& endpoint,
                                  std::string prefix, template_set& templates,
@@ -91,7 +85,7 @@ namespace {
 pool_demand demand_of(const template_entry& entry, std::size_t waiters) {
     const template_pool& pool = *entry.current;
     return {pool.count(clone_state::idle),
-            pool.count(clone_state::creating),
+            pool.count(clone_state::creating) + pool.count(clone_state::resetting),
             pool.size(),
             waiters,
             static_cast<std::size_t>(entry.settings->pool.min_idle),
@@ -202,8 +196,7 @@ asio::awaitable<void> pool_operations::create_clone(template_pool& pool) {
     // Everything read from the pool is read now: after an await the pool may be gone.
     const std::string source = pool.template_database();
     const std::string template_name = pool.template_name();
-    const std::string comment = encode_catalog_comment(
-        clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt));
+    catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
     std::string failure;
     bool name_taken = false;
     try {
@@ -212,8 +205,13 @@ asio::awaitable<void> pool_operations::create_clone(template_pool& pool) {
                                 conn->quote_identifier(owner) + " TEMPLATE " +
                                 conn->quote_identifier(source) + " STRATEGY " + strategy,
                             database_operation_timeout);
+        // Where its first reset in place reads the WAL from: nothing before is a lease's.
+        auto lsn = co_await conn->exec("SELECT pg_current_wal_insert_lsn()::text");
+        reset_baseline fresh;
+        fresh.lsn = lsn.value(0, 0);
+        comment.baseline = std::move(fresh);
         co_await conn->exec("COMMENT ON DATABASE " + conn->quote_identifier(name) + " IS " +
-                            conn->quote_literal(comment));
+                            conn->quote_literal(encode_catalog_comment(comment)));
     } catch (const pg::duplicate_object_error& e) {
         failure = e.what();
         name_taken = true;
@@ -241,6 +239,7 @@ asio::awaitable<void> pool_operations::create_clone(template_pool& pool) {
         co_return;
     }
     failures_ = 0;
+    c.baseline = comment.baseline;
     const std::chrono::duration<double> took = steady::now() - started;
     metrics.clone_created(took.count());
     spdlog::debug("template={} db={} created in {:.1f} ms", template_name, name,

@@ -12,6 +12,7 @@ namespace pglease {
 /// What the rules look at in one pool of a template version.
 struct pool_demand {
     std::size_t idle = 0;
+    /// Being created, or reset in place: idle soon.
     std::size_t creating = 0;
     /// Every clone of the version, those being dropped included: each holds a database.
     std::size_t clones = 0;

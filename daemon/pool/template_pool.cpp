@@ -16,6 +16,8 @@ std::string_view to_string(clone_state state) noexcept {
             return "kept";
         case clone_state::dropping:
             return "dropping";
+        case clone_state::resetting:
+            return "resetting";
     }
     return "unknown";
 }

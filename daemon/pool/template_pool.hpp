@@ -11,11 +11,16 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "catalog/catalog_comment.hpp"
+
 namespace pglease {
 
-/// Where a clone is in its life: creating -> idle -> leased -> (dropping | kept | idle).
-enum class clone_state { creating, idle, leased, kept, dropping };
-inline constexpr std::size_t clone_state_count = 5;
+struct version_snapshot;
+
+/// Where a clone is in its life: creating -> idle -> leased -> (resetting | dropping | kept |
+/// idle), resetting -> idle.
+enum class clone_state { creating, idle, leased, kept, dropping, resetting };
+inline constexpr std::size_t clone_state_count = 6;
 
 /// The name used in status, metrics and logs.
 std::string_view to_string(clone_state state) noexcept;
@@ -31,6 +36,8 @@ struct clone {
     /// Its sessions were signaled to end when it came back from its last lease and may still be
     /// exiting: the next grant makes sure they are gone.
     bool sessions_signaled = false;
+    /// Where its next reset in place starts from; none: it can only be cloned again.
+    std::optional<reset_baseline> baseline;
     /// Its place in its pool's list for its state.
     std::list<clone*>::iterator position;
 };
@@ -76,6 +83,11 @@ class template_pool {
     const std::string& template_database() const noexcept { return template_database_; }
     phase current_phase() const noexcept { return phase_; }
     void set_phase(phase p) noexcept { phase_ = p; }
+    /// What the version holds, for resets in place; nullptr when it was not recorded.
+    const std::shared_ptr<const version_snapshot>& snapshot() const noexcept { return snapshot_; }
+    void set_snapshot(std::shared_ptr<const version_snapshot> s) noexcept {
+        snapshot_ = std::move(s);
+    }
 
     /// Called after every move, add and remove (metrics hook).
     std::function<void(const template_pool&)> on_change;
@@ -85,6 +97,7 @@ class template_pool {
     std::string fingerprint_;
     std::string template_database_;
     phase phase_ = phase::ready;
+    std::shared_ptr<const version_snapshot> snapshot_;
     std::uint32_t last_sequence_ = 0;
     std::unordered_map<std::string, std::unique_ptr<clone>> clones_;
     std::array<std::list<clone*>, clone_state_count> by_state_;

@@ -9,6 +9,7 @@
 #include "hashing/sha256.hpp"
 #include "leases/lease_id.hpp"
 #include "pg/connection_pool.hpp"
+#include "pg/conninfo.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
 #include "pool/drop_database.hpp"
@@ -27,13 +28,15 @@ std::string client_fingerprint(const std::string& given) {
 }
 
 client_builds::client_builds(asio::any_io_executor executor, const backend_endpoint& endpoint,
-                             std::string prefix, template_set& templates, deadline_queue& deadlines,
+                             std::string prefix, std::filesystem::path state_dir,
+                             template_set& templates, deadline_queue& deadlines,
                              pg::connection_pool& operations, broker_metrics& metrics,
                              backend_life& life, pool_settings default_pool,
                              lease_settings default_lease, hooks wiring)
     : executor_(std::move(executor)),
       endpoint_(endpoint),
       prefix_(std::move(prefix)),
+      state_dir_(std::move(state_dir)),
       templates_(templates),
       deadlines_(deadlines),
       operations_(operations),
@@ -173,7 +176,10 @@ asio::awaitable<template_status> client_builds::finalize(std::string name, std::
     const std::string database = build.database;
     const std::string internal = client_fingerprint(fingerprint);
     std::string failure;
+    std::shared_ptr<const version_snapshot> snapshot;
     try {
+        snapshot = co_await record_snapshot(pg::with_database(endpoint_.admin_conninfo, database),
+                                            state_dir_ / database, name);
         auto conn = co_await operations_.acquire();
         co_await seal_template(
             *conn, database, encode_catalog_comment(template_comment(name, internal, true, true)));
@@ -193,7 +199,9 @@ asio::awaitable<template_status> client_builds::finalize(std::string name, std::
     entry.build.reset();
     entry.state = template_state::ready;
     entry.error.clear();
-    hooks_.built(entry, std::make_unique<template_pool>(name, internal, database));
+    auto ready = std::make_unique<template_pool>(name, internal, database);
+    ready->set_snapshot(std::move(snapshot));
+    hooks_.built(entry, std::move(ready));
     wake(name);
     co_return hooks_.status(entry);
 }

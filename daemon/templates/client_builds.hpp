@@ -5,6 +5,7 @@
 // outcome. Owns the callers waiting for a build; records the build on the template's entry.
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <list>
 #include <map>
@@ -43,10 +44,12 @@ class client_builds {
         std::function<template_status(const template_entry&)> status;
     };
 
+    /// What each version holds is recorded under `state_dir`, for resets in place.
     client_builds(boost::asio::any_io_executor executor, const backend_endpoint& endpoint,
-                  std::string prefix, template_set& templates, deadline_queue& deadlines,
-                  pg::connection_pool& operations, broker_metrics& metrics, backend_life& life,
-                  pool_settings default_pool, lease_settings default_lease, hooks wiring);
+                  std::string prefix, std::filesystem::path state_dir, template_set& templates,
+                  deadline_queue& deadlines, pg::connection_pool& operations,
+                  broker_metrics& metrics, backend_life& life, pool_settings default_pool,
+                  lease_settings default_lease, hooks wiring);
 
     /// Makes sure template `name` has a version with `fingerprint`: ready now, ready within
     /// `wait` (another caller builds it), or this caller's to build.
@@ -77,6 +80,7 @@ class client_builds {
     boost::asio::any_io_executor executor_;
     const backend_endpoint& endpoint_;
     std::string prefix_;
+    std::filesystem::path state_dir_;
     template_set& templates_;
     deadline_queue& deadlines_;
     pg::connection_pool& operations_;

@@ -17,6 +17,7 @@
 #include "templates/fingerprint.hpp"
 #include "templates/template_builder.hpp"
 #include "templates/template_set.hpp"
+#include "templates/version_snapshot.hpp"
 
 namespace pglease {
 
@@ -38,12 +39,14 @@ constexpr auto database_source_interval = 30s;
 
 source_builds::source_builds(asio::any_io_executor executor, const backend_endpoint& endpoint,
                              std::string prefix, std::filesystem::path working_dir,
-                             template_set& templates, pg::connection_pool& operations,
-                             broker_metrics& metrics, backend_life& life, hooks wiring)
+                             std::filesystem::path state_dir, template_set& templates,
+                             pg::connection_pool& operations, broker_metrics& metrics,
+                             backend_life& life, hooks wiring)
     : executor_(std::move(executor)),
       endpoint_(endpoint),
       prefix_(std::move(prefix)),
       working_dir_(std::move(working_dir)),
+      state_dir_(std::move(state_dir)),
       templates_(templates),
       operations_(operations),
       metrics_(metrics),
@@ -160,6 +163,7 @@ asio::awaitable<void> source_builds::build_version(template_entry& entry, std::s
     spdlog::info("template={} building version {} into {}", entry.name,
                  short_fingerprint(fingerprint), database);
     std::string failure;
+    std::shared_ptr<const version_snapshot> snapshot;
     try {
         {
             auto conn = co_await operations_.acquire();
@@ -207,6 +211,8 @@ asio::awaitable<void> source_builds::build_version(template_entry& entry, std::s
         } else if (source.kind == source_kind::command) {
             co_await run_migration_command(source, target);
         }
+        snapshot =
+            co_await record_snapshot(target.admin_conninfo, state_dir_ / database, entry.name);
         auto conn = co_await operations_.acquire();
         co_await seal_template(
             *conn, database,
@@ -245,7 +251,9 @@ asio::awaitable<void> source_builds::build_version(template_entry& entry, std::s
     entry.failures = 0;
     entry.error.clear();
     entry.state = template_state::ready;
-    hooks_.built(entry, std::make_unique<template_pool>(entry.name, fingerprint, database));
+    auto ready = std::make_unique<template_pool>(entry.name, fingerprint, database);
+    ready->set_snapshot(std::move(snapshot));
+    hooks_.built(entry, std::move(ready));
 }
 
 }  // namespace pglease

@@ -39,8 +39,10 @@ class source_builds {
         std::function<void()> changed;
     };
 
+    /// What each version holds is recorded under `state_dir`, for resets in place.
     source_builds(boost::asio::any_io_executor executor, const backend_endpoint& endpoint,
-                  std::string prefix, std::filesystem::path working_dir, template_set& templates,
+                  std::string prefix, std::filesystem::path working_dir,
+                  std::filesystem::path state_dir, template_set& templates,
                   pg::connection_pool& operations, broker_metrics& metrics, backend_life& life,
                   hooks wiring);
 
@@ -58,6 +60,7 @@ class source_builds {
     const backend_endpoint& endpoint_;
     std::string prefix_;
     std::filesystem::path working_dir_;
+    std::filesystem::path state_dir_;
     template_set& templates_;
     pg::connection_pool& operations_;
     broker_metrics& metrics_;

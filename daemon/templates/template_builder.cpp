@@ -13,6 +13,7 @@
 #include "pg/pg_error.hpp"
 #include "process/child_process.hpp"
 #include "templates/fingerprint.hpp"
+#include "templates/version_snapshot.hpp"
 
 namespace pglease {
 namespace {
@@ -195,6 +196,21 @@ asio::awaitable<void> run_migration_command(const template_settings& source,
         throw build_error("command `" + source.command + "` exited with status " +
                           std::to_string(outcome.exit_code) + ": " + tail);
     }
+}
+
+asio::awaitable<std::shared_ptr<const version_snapshot>> record_snapshot(
+    std::string admin_conninfo, std::filesystem::path dir, std::string template_name) {
+    try {
+        auto conn = co_await pg::connection::connect(admin_conninfo, 30s);
+        version_snapshot snapshot = co_await take_snapshot(conn, std::move(dir));
+        co_return std::make_shared<const version_snapshot>(std::move(snapshot));
+    } catch (const std::exception& e) {
+        spdlog::warn(
+            "template={} cannot record what this version holds, so its clones are "
+            "cloned again rather than reset in place: {}",
+            template_name, e.what());
+    }
+    co_return nullptr;
 }
 
 asio::awaitable<void> seal_template(pg::connection& conn, std::string database,

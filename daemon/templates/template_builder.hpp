@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -50,6 +51,14 @@ boost::asio::awaitable<void> run_migration_command(const template_settings& sour
 boost::asio::awaitable<void> check_object_owners(pg::connection& conn,
                                                  const template_settings& source,
                                                  const std::string& lease_role);
+
+struct version_snapshot;
+
+/// Records what the template database at `admin_conninfo` holds into `dir`, for resets in
+/// place; nullptr (and a warning naming `template_name`) when it cannot, and the version is
+/// then recycled by cloning again.
+boost::asio::awaitable<std::shared_ptr<const version_snapshot>> record_snapshot(
+    std::string admin_conninfo, std::filesystem::path dir, std::string template_name);
 
 /// Closes a built template database to connections, marks it a template, ends the sessions on
 /// it, and records `ready` (its comment) on it.

@@ -155,6 +155,7 @@ template_status template_set::status(const template_entry& entry, std::size_t wa
         status.pool.creating += pool.count(clone_state::creating);
         status.pool.dropping += pool.count(clone_state::dropping);
         status.pool.kept += pool.count(clone_state::kept);
+        status.pool.resetting += pool.count(clone_state::resetting);
     };
     if (entry.current) {
         add(*entry.current);
@@ -170,6 +171,7 @@ template_status template_set::status(const template_entry& entry, std::size_t wa
     if (entry.settings) {
         status.pool.min_idle = entry.settings->pool.min_idle;
         status.pool.max_total = entry.settings->pool.max_total;
+        status.pool.recycle = entry.settings->pool.recycle;
     }
     return status;
 }

@@ -169,7 +169,8 @@ class Broker:
     def settled(self, leased=0):
         """Waits until the pool is warm and still: min_idle idle, `leased` leased, nothing
         being created or dropped."""
-        want = {"idle": MIN_IDLE, "leased": leased, "creating": 0, "dropping": 0}
+        want = {"idle": MIN_IDLE, "leased": leased, "creating": 0, "dropping": 0,
+                "resetting": 0}
         return wait_for(lambda: {k: self.pool().get(k) for k in want} == want, 60, 0.3)
 
     def databases(self):
@@ -207,7 +208,9 @@ def write_config(workdir):
         "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL);\n")
     config = {"templates": {"app": {
         "migrations": str(migrations),
-        "pool": {"min_idle": MIN_IDLE, "max_total": MAX_TOTAL},
+        # Recycled clones are dropped, so that a recycle shows from outside (resets in place
+        # are tested in tests/integration/reset_pgtest.cpp and tests/e2e/reset_e2e.py).
+        "pool": {"min_idle": MIN_IDLE, "max_total": MAX_TOTAL, "recycle": "reclone"},
         "lease": {"ttl_seconds": 60, "max_ttl_seconds": 600, "keep_seconds": 30,
                   "max_keep_seconds": 7200, "wait_seconds": 10, "max_wait_seconds": 60}}}}
     path = workdir / "pglease.json"

@@ -167,7 +167,7 @@ class client_e2e : public ::testing::Test {
         return eventually([&] {
             const json p = pool();
             return p["idle"] == min_idle && p["leased"] == leased && p["creating"] == 0 &&
-                   p["dropping"] == 0;
+                   p["dropping"] == 0 && p["resetting"] == 0;
         });
     }
 
@@ -294,14 +294,20 @@ TEST_F(client_e2e, release_with_reuse_hands_the_same_database_back_idle) {
     EXPECT_EQ(after.dropping, 0);
     EXPECT_TRUE(database_exists(first.dsn, database)) << database << " was dropped";
 
-    // The default mode drops the database instead.
+    // The default mode, recycle, brings the database back to the template's state: reset in
+    // place, what the holder wrote is gone.
     std::string recycled;
+    std::string recycled_dsn;
     {
         pc::lease held(c, "app");
         recycled = held.data().database;
+        recycled_dsn = held.data().dsn;
+        query_value(recycled_dsn, "INSERT INTO items (name) VALUES ('mine') RETURNING id", {});
     }
-    EXPECT_TRUE(eventually([&] { return !database_exists(first.dsn, recycled); }, 30s))
-        << recycled << " is still there after a recycle";
+    EXPECT_TRUE(settled(2)) << pool().dump();
+    EXPECT_TRUE(database_exists(first.dsn, recycled)) << recycled << " was cloned again";
+    EXPECT_EQ(query_value(recycled_dsn, "SELECT count(*) FROM items", {}), "0")
+        << "the holder's row survived the recycle";
     c.release(first.id);
     c.release(second.id);
 }

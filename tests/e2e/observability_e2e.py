@@ -261,9 +261,10 @@ def run_value_workload(results, daemon, broken_dir):
         s = scrape(port)
         return (s.value("pglease_pool_databases", state="kept", template="app") == 0 and
                 s.value("pglease_pool_databases", state="dropping", template="app") == 0 and
+                s.value("pglease_pool_databases", state="resetting", template="app") == 0 and
                 s.value("pglease_pool_databases", state="creating", template="app") == 0 and
                 s.value("pglease_backend_operations_in_progress", backend="embedded") == 0)
-    results.check("the pool settles (kept clone dropped, no clone or drop under way)",
+    results.check("the pool settles (kept clone dropped, no clone, reset or drop under way)",
                   wait_for(settled, 30, 0.2))
     end = scrape(port)
 
@@ -315,12 +316,25 @@ def run_value_workload(results, daemon, broken_dir):
     clones = end.value("pglease_clone_duration_seconds_count", template="app")
     drops = end.value("pglease_drop_duration_seconds_count", template="app")
     live = sum(end.value("pglease_pool_databases", state=state, template="app")
-               for state in ("creating", "idle", "leased", "kept", "dropping"))
+               for state in ("creating", "idle", "leased", "kept", "dropping", "resetting"))
     results.check("clones created - clones dropped == clones alive",
                   clones is not None and drops is not None and clones - drops == live,
                   f"created {clones}, dropped {drops}, alive {live}")
-    results.check("drops: 3 recycled + 2 expired + 1 kept, at least (plus trimmed idle ones)",
-                  drops is not None and drops >= 6, f"dropped {drops}")
+    # app recycles by reset: the 3 recycled clones were reset in place; the 2 expired and the
+    # kept one were cloned again (their holders may still connect with their DSN).
+    resets = end.value("pglease_resets_total", template="app", result="reset", reason="")
+    unattended = end.value("pglease_resets_total", template="app", result="reclone",
+                           reason="unattended")
+    recloned = sum(v for (name, labels), v in end.samples.items()
+                   if name == "pglease_resets_total" and ("result", "reclone") in labels)
+    results.equal("resets_total{result=reset}: 3 recycled", resets, 3)
+    results.equal("resets_total{result=reclone,reason=unattended}: 2 expired + 1 kept",
+                  unattended, 3)
+    results.equal("resets_total{result=reclone}, every reason", recloned, 3)
+    results.equal("reset_duration_seconds_count",
+                  end.value("pglease_reset_duration_seconds_count", template="app"), 3)
+    results.check("dropped: the 3 cloned again, and at most 4 trimmed idle ones",
+                  drops is not None and 3 <= drops <= 7, f"dropped {drops}")
 
     on_server = count_managed_databases(daemon)
     results.equal("backend_databases equals the pglease_ databases in pg_database",

@@ -27,6 +27,7 @@ import urllib.parse
 from pathlib import Path
 
 import jsonschema
+import psycopg2
 import yaml
 from jsonschema import Draft202012Validator
 
@@ -745,6 +746,8 @@ def walk_leases(w, results):
     w.call("POST renew (a JSON array) -> 400 invalid_json", "POST", f"{lease_path}/renew",
            b"[60]", status=400, code="invalid_json")
 
+    walk_reset(w, results, a)
+
     response = w.call("POST /v1/templates/app/leases (no body) -> 201 Lease", "POST", base,
                       status=201, request_valid=True)
     b = response.json() if response and response.status == 201 else None
@@ -766,6 +769,10 @@ def walk_leases(w, results):
            f"/v1/leases/{ZERO_ID}/renew", {"ttl_seconds": 10}, status=404, code="unknown_lease")
     w.call("DELETE /v1/leases/<unknown id> -> 404 unknown_lease", "DELETE",
            f"/v1/leases/{ZERO_ID}", status=404, code="unknown_lease")
+    w.call("POST reset a released lease -> 404 unknown_lease", "POST", f"{lease_path}/reset",
+           status=404, code="unknown_lease")
+    w.call("POST /v1/leases/<unknown id>/reset -> 404 unknown_lease", "POST",
+           f"/v1/leases/{ZERO_ID}/reset", status=404, code="unknown_lease")
 
     response = w.call("POST acquire {wait_seconds: 30} after a reuse -> 201 Lease", "POST", base,
                       {"wait_seconds": 30}, status=201, request_valid=True)
@@ -847,6 +854,50 @@ def walk_leases(w, results):
            code="invalid_json")
     w.call("POST acquire (null) -> 400 invalid_json", "POST", base, b"null", status=400,
            code="invalid_json")
+
+
+def walk_reset(w, results, lease):
+    """A sticky reset: the same lease back, the database as the template left it, an idle
+    session kept and a session inside a transaction refusing the reset."""
+    path = f"/v1/leases/{lease['id']}/reset"
+    session = psycopg2.connect(lease["dsn"], connect_timeout=10)
+    try:
+        with session.cursor() as cursor:
+            cursor.execute("INSERT INTO accounts (email) VALUES ('second@example.com')")
+        session.commit()
+        with session.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM accounts")
+        response = w.call("POST /v1/leases/{id}/reset with a session inside a transaction -> "
+                          "409 sessions_busy", "POST", path, status=409, code="sessions_busy",
+                          names=str(session.get_backend_pid()))
+        if response is not None:
+            results.check("409 sessions_busy carries Retry-After",
+                          response.header("Retry-After") is not None, f"{response.headers!r}")
+        session.rollback()
+        response = w.call("POST /v1/leases/{id}/reset (no body) -> 200 ResetLease", "POST", path,
+                          status=200, request_valid=True)
+        body = response.json() if response and response.status == 200 else None
+        if body is not None:
+            results.check("reset answers the same lease, reset in place", {
+                k: v for k, v in body.items() if k != "reset"} == {
+                k: v for k, v in lease.items() if k != "expires_at"} | {
+                "expires_at": body["expires_at"]} and body["reset"]["result"] == "reset",
+                f"{body!r} vs {lease!r}")
+        with session.cursor() as cursor:
+            cursor.execute("SELECT array_agg(email ORDER BY id) FROM accounts")
+            emails = cursor.fetchone()[0]
+        session.rollback()
+        results.check("after the reset the idle session is still connected and sees the "
+                      "template's rows only", emails == ["first@example.com"], f"{emails!r}")
+    finally:
+        session.close()
+    w.call("POST reset {} -> 200 ResetLease", "POST", path, {}, status=200, request_valid=True)
+    w.call("POST reset (unknown field) -> 400 invalid_argument", "POST", path, {"mode": "x"},
+           status=400, code="invalid_argument", names="mode", request_valid=False)
+    w.call("POST reset (malformed JSON) -> 400 invalid_json", "POST", path, b'{"x": ',
+           status=400, code="invalid_json")
+    w.call("POST reset?bogus=1 -> 400 invalid_argument", "POST", f"{path}?bogus=1", status=400,
+           code="invalid_argument", names="bogus")
 
 
 def w_auth(w):
@@ -1012,6 +1063,7 @@ def walk_protocol(w, results, contract):
         ("POST", "/v1/leases", "GET"),
         ("PATCH", f"/v1/leases/{ZERO_ID}", "DELETE, GET"),
         ("GET", f"/v1/leases/{ZERO_ID}/renew", "POST"),
+        ("DELETE", f"/v1/leases/{ZERO_ID}/reset", "POST"),
         ("POST", "/healthz", "GET"),
         ("DELETE", "/readyz", "GET"),
     ]:

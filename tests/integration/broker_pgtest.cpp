@@ -54,7 +54,7 @@ std::string as_worker(broker_harness& h, const lease_info& lease, const std::str
 bool pool_settled(broker_harness& h, const std::string& name, std::size_t idle) {
     auto status = h.engine().status(name);
     return status && status->state == template_state::ready && status->pool.idle == idle &&
-           status->pool.creating == 0 && status->pool.dropping == 0;
+           status->pool.creating == 0 && status->pool.dropping == 0 && status->pool.resetting == 0;
 }
 
 TEST(broker, a_migrations_template_builds_and_its_pool_fills_to_min_idle) {
@@ -312,7 +312,9 @@ TEST(broker, the_database_cap_holds_over_every_template) {
 
 TEST(broker, an_expired_lease_is_recycled_within_a_second_while_a_session_is_connected) {
     broker_harness h;
-    h.add_migrations_template("app", schema()).pool.min_idle = 1;
+    auto& settings = h.add_migrations_template("app", schema());
+    settings.pool.min_idle = 1;
+    settings.pool.recycle = "reclone";  // its database goes: visible from outside
     h.start();
     ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 1); }));
     acquire_request request = quick();
@@ -417,6 +419,7 @@ TEST(broker, keep_retains_the_clone_until_its_cap_then_drops_it) {
     broker_harness h;
     auto& settings = h.add_migrations_template("app", schema());
     settings.pool.min_idle = 1;
+    settings.pool.recycle = "reclone";  // at the end of its keep, the clone goes
     settings.lease.max_keep = 2s;
     h.start();
     ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 1); }));

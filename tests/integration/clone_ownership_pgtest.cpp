@@ -39,7 +39,7 @@ acquire_request quick() {
 bool pool_settled(broker_harness& h, const std::string& name, std::size_t idle) {
     auto status = h.engine().status(name);
     return status && status->state == template_state::ready && status->pool.idle == idle &&
-           status->pool.creating == 0 && status->pool.dropping == 0;
+           status->pool.creating == 0 && status->pool.dropping == 0 && status->pool.resetting == 0;
 }
 
 // Runs `sql` over the lease's own DSN as the worker would; the last statement's first value.

@@ -70,6 +70,52 @@ TEST(connection, connects_and_reads_rows_in_text) {
     });
 }
 
+TEST(connection, copy_out_and_in_move_rows_in_binary_and_errors_keep_the_session) {
+    const std::string db = pg_test_cluster::fresh_database();
+    run_async([&]() -> asio::awaitable<void> {
+        auto c = co_await connection::connect(db, 10s);
+        co_await c.exec(
+            "CREATE TABLE src (id int, note text, blob bytea); "
+            "INSERT INTO src SELECT g, repeat(md5(g::text), 20), decode(md5(g::text), 'hex') "
+            "FROM generate_series(1, 5000) g; CREATE TABLE dst (LIKE src)");
+        std::string data;
+        const auto sink = [&](std::string_view chunk) { data.append(chunk); };
+        const std::size_t out =
+            co_await c.copy_out("COPY src TO STDOUT (FORMAT binary)", sink, 30'000ms);
+        EXPECT_EQ(out, 5000u);
+        EXPECT_GT(data.size(), 5000u * 640) << "every row came out";
+        // Fed back in pieces of 64 KiB, as a file is read.
+        std::size_t offset = 0;
+        const auto source = [&]() -> std::string_view {
+            const std::size_t n = std::min<std::size_t>(65536, data.size() - offset);
+            const std::string_view piece(data.data() + offset, n);
+            offset += n;
+            return piece;
+        };
+        const std::size_t in =
+            co_await c.copy_in("COPY dst FROM STDIN (FORMAT binary)", source, 30'000ms);
+        EXPECT_EQ(in, 5000u);
+        auto same =
+            co_await c.exec("SELECT count(*) FROM (SELECT * FROM src EXCEPT SELECT * FROM dst) d");
+        EXPECT_EQ(same.value(0, 0), "0");
+
+        // Bad data: the server's error, and the session goes on.
+        const std::string garbage = "not a binary copy stream";
+        bool fed = false;
+        const auto bad = [&]() -> std::string_view {
+            if (fed) {
+                return {};
+            }
+            fed = true;
+            return garbage;
+        };
+        EXPECT_THROW(co_await c.copy_in("COPY dst FROM STDIN (FORMAT binary)", bad), server_error);
+        EXPECT_THROW(co_await c.copy_out("COPY no_such_table TO STDOUT", sink), server_error);
+        auto after = co_await c.exec("SELECT count(*) FROM dst");
+        EXPECT_EQ(after.value(0, 0), "5000") << "the failed COPY wrote nothing";
+    });
+}
+
 TEST(connection, a_slow_statement_does_not_delay_other_connections_on_the_same_thread) {
     const std::string db = pg_test_cluster::fresh_database();
     run_async([&]() -> asio::awaitable<void> {

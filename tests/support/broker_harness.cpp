@@ -36,6 +36,7 @@ broker_harness::broker_harness() : io_(std::make_unique<asio::io_context>()) {
     config_.prefix = "pgl" + std::to_string(count) + "_";
     config_.watch_interval = 200ms;
     config_.working_dir = dir_;
+    config_.state_dir = dir_ / "versions";
     endpoint_ = embedded_endpoint(pg_test_cluster::cluster(), 2, 200);
 }
 

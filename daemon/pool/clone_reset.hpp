@@ -1,0 +1,78 @@
+#pragma once
+
+// Resetting one clone in place: what its lease touched, read from the WAL since the clone's
+// baseline and from its catalog, and the restore of exactly that in one transaction. Owns no
+// state: the clone's baseline goes in and comes out; the caller holds the connections.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "catalog/catalog_comment.hpp"
+#include "templates/version_snapshot.hpp"
+
+namespace pglease {
+
+namespace pg {
+class connection;
+}
+
+/// A WAL record's mark on one file node of the clone's database.
+struct wal_change {
+    std::uint32_t file_node = 0;
+    std::string manager;  // resource manager: Heap, Heap2, Sequence
+    std::string record;   // record type: INSERT, HOT_UPDATE, ...
+};
+
+/// What a lease touched, or why the clone must be cloned again.
+struct touched_set {
+    std::set<std::uint32_t> tables;
+    std::set<std::uint32_t> sequences;
+    /// pg_class rows were updated, as a TRUNCATE does; the definitions must be checked.
+    bool class_rows_updated = false;
+    /// Set when the result could not be proven exact: the clone is cloned again.
+    std::optional<std::string> reclone;
+    /// The reason in a word: catalog, relation.
+    std::string reclone_code;
+};
+
+/// Classifies the changes since `baseline`: `relation_of` maps file nodes to the relations
+/// they belong to now (0: none), `current_nodes` gives the file node of each of the
+/// snapshot's relations now (a missing one was dropped).
+touched_set classify_changes(const version_snapshot& snapshot, const reset_baseline& baseline,
+                             const std::vector<wal_change>& changes,
+                             const std::map<std::uint32_t, std::uint32_t>& relation_of,
+                             const std::map<std::uint32_t, std::uint32_t>& current_nodes);
+
+/// The tables a reset truncates for `touched`: them and, recursively, the tables whose foreign
+/// keys reference them, in the snapshot's order.
+std::vector<std::uint32_t> truncate_closure(const version_snapshot& snapshot,
+                                            const std::set<std::uint32_t>& touched);
+
+struct reset_result {
+    /// Reset in place; false: `reason` says why it must be cloned again, and `code` in a word
+    /// (a metric's label).
+    bool in_place = false;
+    std::string code;
+    std::string reason;
+    std::size_t tables = 0;
+    std::size_t sequences = 0;
+    reset_baseline baseline;
+};
+
+/// Brings clone `database` back to `snapshot` in place: reads what was
+/// touched since `baseline` (the WAL over `maintenance`, a connection to the database where
+/// pg_walinspect is installed; the catalog over `clone`, an admin connection to the clone),
+/// then truncates and reloads those tables and sets those sequences back in one transaction.
+/// Needs a superuser admin. Throws pg::pg_error when the server fails it midway (the clone is
+/// then to be cloned again).
+boost::asio::awaitable<reset_result> reset_clone(pg::connection& maintenance, pg::connection& clone,
+                                                 const version_snapshot& snapshot,
+                                                 std::string database, reset_baseline baseline);
+
+}  // namespace pglease

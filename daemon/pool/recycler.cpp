@@ -1,0 +1,50 @@
+#include "pool/recycler.hpp"
+
+#include "broker/backend_endpoint.hpp"
+#include "pg/connection_pool.hpp"
+#include "pool/drop_database.hpp"
+#include "pool/pool_operations.hpp"
+#include "templates/template_set.hpp"
+
+namespace pglease {
+
+void reclone::recycle(template_pool& pool, clone& c, recycle_cause /*cause*/) {
+    operations_.drop(pool, c);
+    operations_.schedule();
+}
+
+boost::asio::awaitable<refresh_outcome> reclone::refresh(template_pool& pool, clone& c,
+                                                         lease_record lease) {
+    // Read now: after an await, `c` may be gone.
+    const std::string name = c.name;
+    const std::string source = pool.template_database();
+    const template_entry* entry = templates_.find(pool.template_name());
+    const std::string owner =
+        entry != nullptr ? lease_role_of(*entry, endpoint_.lease_role) : endpoint_.lease_role;
+    const std::string strategy =
+        entry != nullptr && entry->settings ? entry->settings->pool.strategy : "FILE_COPY";
+    catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
+    comment.lease = std::move(lease);
+    auto conn = co_await connections_.acquire();
+    const std::string quoted = conn->quote_identifier(name);
+    co_await conn->exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)",
+                        database_operation_timeout);
+    co_await conn->exec("CREATE DATABASE " + quoted + " OWNER " + conn->quote_identifier(owner) +
+                            " TEMPLATE " + conn->quote_identifier(source) + " STRATEGY " + strategy,
+                        database_operation_timeout);
+    auto lsn = co_await conn->exec("SELECT pg_current_wal_insert_lsn()::text");
+    reset_baseline fresh;
+    fresh.lsn = lsn.value(0, 0);
+    comment.baseline = std::move(fresh);
+    co_await conn->exec("COMMENT ON DATABASE " + quoted + " IS " +
+                        conn->quote_literal(encode_catalog_comment(comment)));
+    if (clone* same = pool.find(name)) {
+        same->baseline = comment.baseline;
+    }
+    refresh_outcome outcome;
+    outcome.result = "reclone";
+    outcome.reason = "cloned again";
+    co_return outcome;
+}
+
+}  // namespace pglease

@@ -1,0 +1,254 @@
+#include "pool/reset_in_place.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "broker/broker_error.hpp"
+#include "catalog/catalog_writer.hpp"
+#include "logging.hpp"
+#include "pg/connection_pool.hpp"
+#include "pg/conninfo.hpp"
+#include "pg/pg_error.hpp"
+#include "pool/clone_reset.hpp"
+#include "pool/session_ender.hpp"
+#include "templates/template_set.hpp"
+#include "templates/version_snapshot.hpp"
+
+namespace pglease {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+// How long the sessions of a clone whose lease ended get to end before it is cloned again.
+constexpr std::chrono::milliseconds session_patience{2000};
+
+double seconds_since(steady::time_point start) {
+    return std::chrono::duration<double>(steady::now() - start).count();
+}
+
+}  // namespace
+
+reset_in_place::reset_in_place(asio::any_io_executor executor, const backend_endpoint& endpoint,
+                               template_set& templates, catalog_writer& catalog,
+                               session_ender& sessions, pg::connection_pool& maintenance,
+                               reclone& fallback, broker_metrics& metrics, backend_life& life,
+                               hooks wiring)
+    : executor_(std::move(executor)),
+      endpoint_(endpoint),
+      templates_(templates),
+      catalog_(catalog),
+      sessions_(sessions),
+      maintenance_(maintenance),
+      fallback_(fallback),
+      metrics_(metrics),
+      life_(life),
+      hooks_(std::move(wiring)) {}
+
+void reset_in_place::set_available(bool available, const std::string& why_not) {
+    if (!available && available_ != available) {
+        spdlog::info("backend={} clones are cloned again rather than reset in place: {}",
+                     endpoint_.name, why_not);
+    }
+    available_ = available;
+}
+
+bool reset_in_place::resets(const template_pool& pool) const {
+    const template_entry* entry = templates_.find(pool.template_name());
+    return available_ && pool.snapshot() && entry != nullptr && entry->settings &&
+           entry->settings->pool.recycle == "reset";
+}
+
+void reset_in_place::release_connection(const std::string& name) {
+    held_.erase(name);
+}
+
+void reset_in_place::recycle(template_pool& pool, clone& c, recycle_cause cause) {
+    release_connection(c.name);
+    if (!resets(pool) || pool.current_phase() == template_pool::phase::draining) {
+        fallback_.recycle(pool, c, cause);
+        return;
+    }
+    if (cause == recycle_cause::unattended) {
+        metrics_.of(pool.template_name()).recloned("unattended");
+        spdlog::debug("template={} db={} its holder may still connect; cloning it again",
+                      pool.template_name(), c.name);
+        fallback_.recycle(pool, c, cause);
+        return;
+    }
+    if (!c.baseline) {
+        metrics_.of(pool.template_name()).recloned("baseline");
+        fallback_.recycle(pool, c, cause);
+        return;
+    }
+    pool.move(c, clone_state::resetting);
+    spawn_background(executor_, life_, reset_released(pool, c.name), endpoint_.name, "reset");
+}
+
+void reset_in_place::fall_back(template_pool& pool, const std::string& name,
+                               const std::string& code, const std::string& why) {
+    metrics_.of(pool.template_name()).recloned(code);
+    spdlog::debug("template={} db={} cannot be reset in place ({}); cloning it again",
+                  pool.template_name(), name, why);
+    if (clone* c = pool.find(name)) {
+        fallback_.recycle(pool, *c, recycle_cause::released);
+    }
+}
+
+asio::awaitable<void> reset_in_place::reset_released(template_pool& pool, std::string name) {
+    const auto generation = life_.generation;
+    const auto started = steady::now();
+    // Read now: the pool outlives this task only while the generation holds.
+    const std::string template_name = pool.template_name();
+    const std::string fingerprint = pool.fingerprint();
+    const std::shared_ptr<const version_snapshot> snapshot = pool.snapshot();
+    const reset_baseline baseline = *pool.find(name)->baseline;
+    std::string code;
+    std::string why;
+    std::optional<reset_baseline> next;
+    try {
+        // Marked as being reset (a broker killed now leaves a clone the next start drops), and
+        // its sessions told to end, in one round trip whose commit makes the WAL readable.
+        catalog_comment marker = clone_comment(template_name, fingerprint, std::nullopt);
+        marker.resetting = true;
+        const bool had_sessions = co_await catalog_.write(name, marker, true);
+        if (generation != life_.generation) {
+            co_return;
+        }
+        if (had_sessions && !co_await sessions_.wait_ended(name, session_patience)) {
+            code = "sessions";
+            why = "a session would not end";
+        } else {
+            auto maintenance = co_await maintenance_.acquire();
+            auto conn = co_await pg::connection::connect(
+                pg::with_database(endpoint_.admin_conninfo, name), 10s);
+            const reset_result result =
+                co_await reset_clone(*maintenance, conn, *snapshot, name, baseline);
+            if (result.in_place) {
+                catalog_comment clean = clone_comment(template_name, fingerprint, std::nullopt);
+                clean.baseline = result.baseline;
+                co_await catalog_.write(name, clean);
+                next = result.baseline;
+            } else {
+                code = result.code;
+                why = result.reason;
+            }
+        }
+    } catch (const pg::pg_error& e) {
+        code = "error";
+        why = e.what();
+    } catch (const std::runtime_error& e) {
+        code = "error";
+        why = e.what();
+    }
+    if (generation != life_.generation) {
+        co_return;
+    }
+    clone* c = pool.find(name);
+    if (c == nullptr || c->state != clone_state::resetting) {
+        co_return;
+    }
+    if (!next) {
+        if (code == "error") {
+            warn_limited("reset_failed backend=" + endpoint_.name + " template=" + template_name,
+                         "template={} db={} reset in place failed, cloning it again: {}",
+                         template_name, name, why);
+        }
+        fall_back(pool, name, code, why);
+        co_return;
+    }
+    c->baseline = std::move(next);
+    metrics_.of(template_name).reset_in_place(seconds_since(started));
+    spdlog::debug("template={} db={} reset in place in {:.1f} ms", template_name, name,
+                  seconds_since(started) * 1000);
+    hooks_.fresh(pool, *c);
+}
+
+asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, clone& c,
+                                                         lease_record lease) {
+    const auto generation = life_.generation;
+    const auto started = steady::now();
+    const std::string name = c.name;
+    const std::string template_name = pool.template_name();
+    if (!resets(pool) || !c.baseline) {
+        release_connection(name);
+        const template_entry* entry = templates_.find(template_name);
+        const bool wants_reset =
+            entry != nullptr && entry->settings && entry->settings->pool.recycle == "reset";
+        const bool had_baseline = c.baseline.has_value();
+        refresh_outcome outcome = co_await fallback_.refresh(pool, c, lease);
+        if (!wants_reset) {
+            outcome.reason = "the template recycles by reclone";
+        } else if (had_baseline) {
+            metrics_.of(template_name).recloned("unavailable");
+            outcome.reason = "reset in place is unavailable on backend " + endpoint_.name;
+        } else {
+            metrics_.of(template_name).recloned("baseline");
+            outcome.reason = "the database has no reset baseline";
+        }
+        co_return outcome;
+    }
+    const std::shared_ptr<const version_snapshot> snapshot = pool.snapshot();
+    const reset_baseline baseline = *c.baseline;
+    catalog_comment leased = clone_comment(template_name, pool.fingerprint(), std::nullopt);
+    leased.lease = lease;
+    reset_result result;
+    {
+        auto maintenance = co_await maintenance_.acquire();
+        pg::connection& conn = held_[name];
+        const int own_pid = conn.usable() ? conn.backend_pid() : 0;
+        // A session inside a transaction would hold the reset back on its locks, or see it
+        // happen under it: the holder ends those first.
+        auto busy = co_await maintenance->query(
+            "SELECT coalesce(string_agg('pid ' || a.pid || ' (' || coalesce(a.state, 'starting') "
+            "|| ')', ', ' ORDER BY a.pid), '') FROM pg_stat_get_activity(NULL) a "
+            "JOIN pg_database d ON d.oid = a.datid WHERE d.datname = $1 "
+            "AND a.pid <> pg_backend_pid() AND a.pid <> $2 AND a.state IS DISTINCT FROM 'idle'",
+            name, own_pid);
+        if (!busy.value(0, 0).empty()) {
+            throw broker_error("sessions_busy",
+                               "sessions on " + name + " are in a transaction or running a " +
+                                   "statement: " + std::string(busy.value(0, 0)) +
+                                   "; commit or roll back, then reset again",
+                               std::chrono::seconds(1));
+        }
+        leased.resetting = true;
+        co_await catalog_.write(name, leased);
+        if (!conn.usable()) {
+            conn = co_await pg::connection::connect(
+                pg::with_database(endpoint_.admin_conninfo, name), 10s);
+        }
+        try {
+            result = co_await reset_clone(*maintenance, conn, *snapshot, name, baseline);
+        } catch (const pg::pg_error& e) {
+            result.in_place = false;
+            result.code = "error";
+            result.reason = e.what();
+        }
+    }
+    if (generation != life_.generation) {
+        throw broker_error("backend_down", "backend " + endpoint_.name + " restarted", 1s);
+    }
+    clone* same = pool.find(name);
+    if (same == nullptr) {
+        throw broker_error("backend_down", "the lease's database is gone", 1s);
+    }
+    if (!result.in_place) {
+        release_connection(name);
+        metrics_.of(template_name).recloned(result.code);
+        refresh_outcome outcome = co_await fallback_.refresh(pool, *same, lease);
+        outcome.reason = result.reason;
+        co_return outcome;
+    }
+    same->baseline = result.baseline;
+    leased.resetting = false;
+    leased.baseline = result.baseline;
+    co_await catalog_.write(name, leased);
+    metrics_.of(template_name).reset_in_place(seconds_since(started));
+    refresh_outcome outcome;
+    outcome.result = "reset";
+    co_return outcome;
+}
+
+}  // namespace pglease
