@@ -11,7 +11,7 @@ enum exit_code : int {
     ok = 0,
     usage = 2,
     unreachable = 3,
-    unavailable = 4,  // 503: pool exhausted, template building or failed, backend down
+    unavailable = 4,  // 503: pool exhausted, template building or failed, backend down; 409
     server_error = 5,
     unauthorized = 6,
     not_found = 7,
@@ -27,6 +27,7 @@ inline int exit_code_of(const client::error& e) {
             return unauthorized;
         case 404:
             return not_found;
+        case 409:  // a reset refused while a session is busy
         case 503:
             return unavailable;
         default:

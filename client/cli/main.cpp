@@ -84,17 +84,20 @@ client::release_mode mode_of(const std::string& name) {
 }
 
 void print_status(const std::vector<client::template_data>& templates) {
-    std::printf("%-28s %-9s %5s %6s %8s %5s %7s %8s %9s\n", "TEMPLATE", "STATE", "IDLE", "LEASED",
-                "CREATING", "KEPT", "WAITERS", "MIN_IDLE", "MAX_TOTAL");
+    std::printf("%-28s %-9s %5s %6s %8s %9s %5s %7s %8s %9s %-7s\n", "TEMPLATE", "STATE", "IDLE",
+                "LEASED", "CREATING", "RESETTING", "KEPT", "WAITERS", "MIN_IDLE", "MAX_TOTAL",
+                "RECYCLE");
     for (const auto& t : templates) {
-        std::printf("%-28s %-9s %5d %6d %8d %5d %7d %8d %9d\n", t.name.c_str(), t.state.c_str(),
-                    t.idle, t.leased, t.creating, t.kept, t.waiters, t.min_idle, t.max_total);
+        std::printf("%-28s %-9s %5d %6d %8d %9d %5d %7d %8d %9d %-7s\n", t.name.c_str(),
+                    t.state.c_str(), t.idle, t.leased, t.creating, t.resetting, t.kept, t.waiters,
+                    t.min_idle, t.max_total, t.recycle.empty() ? "-" : t.recycle.c_str());
     }
 }
 
 const char* exit_code_help =
     "Exit codes: 0 ok, 2 usage error, 3 pgleased unreachable, 4 not available now (pool "
-    "exhausted, template building or failed, backend down: retry), 5 other server error, "
+    "exhausted, template building or failed, backend down, a reset refused while a session is "
+    "busy: retry), 5 other server error, "
     "6 unauthorized (token missing or wrong), 7 unknown template or lease. `pglease run` exits "
     "with the command's status (128+N when signal N ended it).";
 
@@ -141,8 +144,9 @@ int main(int argc, char** argv) {
     release_cmd->add_option("ID", lease_id, "Lease id")->required();
     release_cmd
         ->add_option("--mode", mode,
-                     "recycle: drop and replace; reuse: hand out again as it is (nothing "
-                     "was written); keep: keep it for inspection")
+                     "recycle: back to the template's state (reset in place, or dropped and "
+                     "replaced); reuse: hand out again as it is (nothing was written); keep: "
+                     "keep it for inspection")
         ->check(CLI::IsMember({"recycle", "reuse", "keep"}));
     release_cmd->add_option("--keep", keep, "With --mode keep: for how long")->check(duration);
 
@@ -150,6 +154,14 @@ int main(int argc, char** argv) {
     renew_cmd->add_option("ID", lease_id, "Lease id")->required();
     renew_cmd->add_option("--ttl", ttl, "New lease time from now (default: the template's)")
         ->check(duration);
+
+    auto* reset_cmd = app.add_subcommand(
+        "reset", "Make a leased database fresh again and keep the lease (same database and DSN)");
+    reset_cmd->add_option("ID", lease_id, "Lease id")->required();
+    reset_cmd->footer(
+        "Prints \"reset\" (in place: sessions idle outside a transaction stay connected) or "
+        "\"reclone\" and why (cloned again under its name: its sessions were ended). Refused "
+        "(exit 4) while one of its sessions is in a transaction or running a query.");
 
     auto* status_cmd = app.add_subcommand("status", "Templates and their pools, as a table");
     auto* templates_cmd = app.add_subcommand("templates", "Template names, states, fingerprints");
@@ -212,6 +224,9 @@ int main(int argc, char** argv) {
         } else if (renew_cmd->parsed()) {
             const auto renewed = server.renew(lease_id, duration_of(ttl));
             std::cout << iso_time(renewed.expires_at) << "\n";
+        } else if (reset_cmd->parsed()) {
+            const auto reset = server.reset(lease_id);
+            std::cout << reset.result << (reset.reason.empty() ? "" : "\t" + reset.reason) << "\n";
         } else if (status_cmd->parsed()) {
             print_status(server.templates());
         } else if (templates_cmd->parsed()) {

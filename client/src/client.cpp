@@ -110,6 +110,8 @@ template_data template_from(const json& body) {
     t.creating = pool.value("creating", 0);
     t.dropping = pool.value("dropping", 0);
     t.kept = pool.value("kept", 0);
+    t.resetting = pool.value("resetting", 0);
+    t.recycle = pool.value("recycle", "");
     t.waiters = pool.value("waiters", 0);
     t.min_idle = pool.value("min_idle", 0);
     t.max_total = pool.value("max_total", 0);
@@ -319,6 +321,19 @@ lease_data client::renew(const std::string& id, std::optional<std::chrono::secon
     return lease_from(
         connection_->call(http::verb::post, "/v1/leases/" + url_escape(id) + "/renew", &body)
             .second);
+}
+
+reset_data client::reset(const std::string& id) {
+    const json body = json::object();
+    const json answer =
+        connection_->call(http::verb::post, "/v1/leases/" + url_escape(id) + "/reset", &body)
+            .second;
+    reset_data reset;
+    reset.lease = lease_from(answer);
+    const json outcome = answer.value("reset", json::object());
+    reset.result = outcome.value("result", "");
+    reset.reason = outcome.value("reason", "");
+    return reset;
 }
 
 void client::release(const std::string& id, release_mode mode,

@@ -53,6 +53,12 @@ lease::~lease() {
     }
 }
 
+reset_data lease::reset() {
+    reset_data answer = client_.reset(data_.id);
+    data_ = answer.lease;
+    return answer;
+}
+
 void lease::release_with(release_mode mode, std::optional<std::chrono::seconds> keep_for) {
     mode_ = mode;
     keep_for_ = keep_for;

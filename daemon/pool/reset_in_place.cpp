@@ -66,7 +66,15 @@ void reset_in_place::release_connection(const std::string& name) {
 
 void reset_in_place::recycle(template_pool& pool, clone& c, recycle_cause cause) {
     release_connection(c.name);
-    if (!resets(pool) || pool.current_phase() == template_pool::phase::draining) {
+    const template_entry* entry = templates_.find(pool.template_name());
+    const bool wants_reset =
+        entry != nullptr && entry->settings && entry->settings->pool.recycle == "reset";
+    if (!wants_reset || pool.current_phase() == template_pool::phase::draining) {
+        fallback_.recycle(pool, c, cause);  // not counted: no reset was asked for
+        return;
+    }
+    if (!resets(pool)) {
+        metrics_.of(pool.template_name()).recloned("unavailable");
         fallback_.recycle(pool, c, cause);
         return;
     }

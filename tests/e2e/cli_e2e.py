@@ -3,14 +3,16 @@
 
 Usage: cli_e2e.py PATH/TO/pgleased PATH/TO/pglease
 
-Starts pgleased on an embedded cluster with one migrations template `app` (min_idle 2,
-max_total 4) and checks:
+Starts pgleased on an embedded cluster with a migrations template `app` (min_idle 2,
+max_total 4, recycled by reclone) and one recycled by reset, `fresh`, and checks:
 - `pglease run`: CMD gets DATABASE_URL and PG* in its environment, its exit status (or
   128+signal) is pglease's, and the lease ends with it whatever way CMD ends: exit, killed,
   or pglease itself sent SIGTERM (forwarded to CMD). A short --ttl is renewed while CMD runs;
   --mode-on-success reuse hands the database back as it is; --keep-on-failure keeps it and
   says where it is.
 - `pglease lease` in every --format, then `renew` and `release`; `status` and `templates`.
+- `pglease reset ID`: the database is fresh again under the same lease, an idle session stays
+  connected; refused with exit 4 while a session is in a transaction.
 - failures: each exits with its documented code and prints exactly one `pglease: ` line on
   stderr (unreachable 3, pool exhausted 4, other server errors 5, bad token 6 against a second
   daemon with PGLEASE_TOKEN, unknown template or lease 7, bad usage 2, CMD not executable 127).
@@ -35,6 +37,8 @@ import urllib.parse
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg2  # Debian's python3-psycopg2
+
 from check_results import Results, wait_for
 from pgleased_process import Daemon, http_request
 
@@ -42,7 +46,7 @@ PSQL = ("/usr/lib/postgresql/15/bin/psql" if os.path.exists("/usr/lib/postgresql
         else (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"])[-1])
 LEASE_ENV = ["DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE",
              "PGLEASE_ID"]
-SUBCOMMANDS = ["lease", "release", "renew", "status", "templates", "run"]
+SUBCOMMANDS = ["lease", "release", "renew", "reset", "status", "templates", "run"]
 MIN_IDLE = 2
 MAX_TOTAL = 4
 TOKEN = "secret"
@@ -157,8 +161,9 @@ class Broker:
         response = self.request("GET", f"/v1/leases/{lease_id}")
         return response.json() if response.status == 200 else None
 
-    def acquire(self, **fields):
-        response = self.request("POST", "/v1/templates/app/leases", {"wait_seconds": 30, **fields})
+    def acquire(self, template="app", **fields):
+        response = self.request("POST", f"/v1/templates/{template}/leases",
+                                {"wait_seconds": 30, **fields})
         if response.status != 201:
             raise RuntimeError(f"acquire answered {response.status}: {response.body!r}")
         return response.json()
@@ -209,10 +214,11 @@ def write_config(workdir):
     config = {"templates": {"app": {
         "migrations": str(migrations),
         # Recycled clones are dropped, so that a recycle shows from outside (resets in place
-        # are tested in tests/integration/reset_pgtest.cpp and tests/e2e/reset_e2e.py).
+        # are tested in tests/integration/reset_pgtest.cpp and tests/e2e/reset_exactness.py).
         "pool": {"min_idle": MIN_IDLE, "max_total": MAX_TOTAL, "recycle": "reclone"},
         "lease": {"ttl_seconds": 60, "max_ttl_seconds": 600, "keep_seconds": 30,
-                  "max_keep_seconds": 7200, "wait_seconds": 10, "max_wait_seconds": 60}}}}
+                  "max_keep_seconds": 7200, "wait_seconds": 10, "max_wait_seconds": 60}},
+        "fresh": {"migrations": str(migrations), "pool": {"min_idle": 1, "max_total": 1}}}}
     path = workdir / "pglease.json"
     path.write_text(json.dumps(config, indent=2))
     return path
@@ -502,6 +508,7 @@ def check_status_and_templates(results, cli, broker, work):
         pool = template["pool"]
         want = {"STATE": template["state"], "IDLE": str(pool["idle"]),
                 "LEASED": str(pool["leased"]), "CREATING": str(pool["creating"]),
+                "RESETTING": str(pool["resetting"]), "RECYCLE": pool["recycle"],
                 "KEPT": str(pool["kept"]), "WAITERS": str(pool["waiters"]),
                 "MIN_IDLE": str(pool["min_idle"]), "MAX_TOTAL": str(pool["max_total"])}
         results.equal("status: app's row shows the daemon's counts",
@@ -526,6 +533,43 @@ def check_status_and_templates(results, cli, broker, work):
                               for word in app_lines[0][1:]), shown(proc))
     finally:
         broker.release(held["id"])
+
+
+def check_reset(results, cli, broker, work):
+    held = broker.acquire(template="fresh", owner="cli-reset")
+    session = psycopg2.connect(held["dsn"])
+    session.autocommit = True
+    try:
+        with session.cursor() as cur:
+            cur.execute("INSERT INTO items (name) SELECT 'row ' || g FROM generate_series(1, 5) g")
+        proc = cli.run("reset", held["id"])
+        results.check("reset ID: exit 0, prints reset", proc.returncode == 0
+                      and proc.stdout == "reset\n", shown(proc))
+        with session.cursor() as cur:
+            cur.execute("SELECT count(*), current_database() FROM items")
+            count, database = cur.fetchone()
+        results.equal("reset: the idle session is still connected and sees no rows", count, 0)
+        results.equal("reset: same database", database, held["database"])
+        lease = broker.lease(held["id"])
+        results.check("reset: the lease goes on, same expires_at",
+                      lease and lease["expires_at"] == held["expires_at"], f"{lease}")
+
+        with session.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        proc = cli.run("reset", held["id"])
+        results.check("reset while a session is in a transaction: exit 4, one pglease: line "
+                      "naming the session", proc.returncode == 4 and proc.stdout == ""
+                      and len(proc.stderr.splitlines()) == 1
+                      and proc.stderr.startswith("pglease: ") and str(pid) in proc.stderr,
+                      shown(proc))
+        with session.cursor() as cur:
+            cur.execute("ROLLBACK")
+    finally:
+        session.close()
+        broker.release(held["id"])
+    check_failure(results, "reset of a released lease", cli.run("reset", held["id"]), 7)
 
 
 # ---------------------------------------------------------------- failures
@@ -654,7 +698,7 @@ def run_checks(results, cli, broker, workdir):
     checks = [check_run_environment_and_status, check_run_killed_by_signal,
               check_run_forwards_sigterm, check_run_renews_a_short_ttl,
               check_run_reuse_on_success, check_lease_formats, check_status_and_templates,
-              check_usage_errors, check_server_errors, check_run_keep_on_failure]
+              check_reset, check_usage_errors, check_server_errors, check_run_keep_on_failure]
     for check in checks:
         results.check(f"{check.__name__}: pool warm and idle before", broker.settled(),
                       f"{broker.pool()}")

@@ -312,6 +312,42 @@ TEST_F(client_e2e, release_with_reuse_hands_the_same_database_back_idle) {
     c.release(second.id);
 }
 
+TEST_F(client_e2e, a_sticky_reset_keeps_the_lease_and_its_idle_connection) {
+    pc::client c(base_url());
+    pc::lease held(c, "app");
+    pg_conn session(PQconnectdb(held.dsn().c_str()), &PQfinish);
+    ASSERT_EQ(PQstatus(session.get()), CONNECTION_OK) << PQerrorMessage(session.get());
+    const auto exec = [&](const char* sql) {
+        pg_result result(PQexec(session.get(), sql), &PQclear);
+        const auto status = PQresultStatus(result.get());
+        EXPECT_TRUE(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+            << sql << ": " << PQerrorMessage(session.get());
+        return status == PGRES_TUPLES_OK ? std::string(PQgetvalue(result.get(), 0, 0))
+                                         : std::string();
+    };
+    for (int test = 0; test < 3; ++test) {
+        exec("INSERT INTO items (name) VALUES ('one'), ('two')");
+        const pc::reset_data reset = held.reset();
+        EXPECT_EQ(reset.result, "reset") << reset.reason;
+        EXPECT_EQ(reset.lease.id, held.id());
+        EXPECT_EQ(held.data().database, reset.lease.database);
+        EXPECT_EQ(exec("SELECT count(*) FROM items"), "0") << "test " << test;
+    }
+    EXPECT_EQ(c.template_status("app").recycle, "reset");
+
+    // A session inside a transaction keeps the reset off, and the error says so.
+    exec("BEGIN");
+    try {
+        held.reset();
+        ADD_FAILURE() << "a reset went through a session's open transaction";
+    } catch (const pc::error& e) {
+        EXPECT_EQ(e.status(), 409);
+        EXPECT_EQ(e.code(), "sessions_busy");
+    }
+    exec("ROLLBACK");
+    EXPECT_THROW(c.reset("no-such-lease"), pc::error);
+}
+
 TEST_F(client_e2e, an_unknown_template_is_a_typed_error_with_the_servers_message) {
     const auto answer = api_.post("/v1/templates/nosuch/leases", json::object());
     ASSERT_EQ(answer.status, 404);

@@ -62,6 +62,15 @@ struct lease_data {
     std::chrono::system_clock::time_point expires_at;
 };
 
+/// What a sticky reset came to: the same lease, made as fresh as a new clone, "reset" (in
+/// place: the holder's idle sessions stayed connected) or "reclone" (cloned again under its
+/// name: its sessions were ended), and why when recloned.
+struct reset_data {
+    lease_data lease;
+    std::string result;
+    std::string reason;
+};
+
 /// A template and its pool.
 struct template_data {
     std::string name;
@@ -74,9 +83,11 @@ struct template_data {
     int creating = 0;
     int dropping = 0;
     int kept = 0;
+    int resetting = 0;
     int waiters = 0;
     int min_idle = 0;
     int max_total = 0;
+    std::string recycle;  // reset or reclone
 };
 
 /// A synchronous connection to pgleased with keep-alive. Not thread-safe: one per thread.
@@ -97,6 +108,10 @@ class client {
     lease_data acquire(const std::string& template_name, const lease_options& options = {});
     /// Extends lease `id` by `ttl` (default: the template's).
     lease_data renew(const std::string& id, std::optional<std::chrono::seconds> ttl = {});
+    /// Makes lease `id`'s database as fresh as a new clone and keeps the lease (same database
+    /// and DSN), so the caller's connections stay open across tests. Throws error with code
+    /// sessions_busy (409) while one of its sessions is in a transaction or running a query.
+    reset_data reset(const std::string& id);
     /// Ends lease `id`; `keep_for` only with release_mode::keep.
     void release(const std::string& id, release_mode mode = release_mode::recycle,
                  std::optional<std::chrono::seconds> keep_for = {});
@@ -130,6 +145,9 @@ class lease {
     const std::string& dsn() const noexcept { return data_.dsn; }
     const std::string& id() const noexcept { return data_.id; }
 
+    /// Makes the database fresh again for the next test, keeping the lease and connections that
+    /// are idle outside a transaction (client::reset).
+    reset_data reset();
     /// The mode the destructor releases with (e.g. reuse when the test wrote nothing).
     void release_with(release_mode mode, std::optional<std::chrono::seconds> keep_for = {});
     /// Releases now; throws on failure. The destructor then does nothing.
