@@ -222,6 +222,9 @@ struct embedded_cluster::state {
             {"wal_level", "minimal"},
             {"max_wal_senders", "0"},
             {"max_wal_size", "1GB"},
+            // A reset in place reads the WAL written since the clone's last reset, up to 64 MB
+            // (pool/clone_reset.cpp): checkpoints, which every FILE_COPY clone forces, keep it.
+            {"wal_keep_size", "128MB"},
             {"checkpoint_timeout", "30min"},
             {"logging_collector", "off"},
         };

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "pg/connection.hpp"
+#include "pg/pg_error.hpp"
 
 namespace pglease {
 
@@ -17,6 +18,26 @@ constexpr std::uint32_t first_user_oid = 16384;
 
 // The same; a reload of a large table takes a while.
 constexpr std::chrono::milliseconds restore_timeout{std::chrono::minutes(10)};
+
+// A touched table up to this size has its rows deleted rather than truncated: a delete touches
+// that table alone, while a truncate creates new files for it, its indexes and every table whose
+// foreign keys point at it (which a truncate must take along).
+constexpr std::uint64_t delete_below_bytes = 1 << 20;
+
+// For the file nodes the WAL names: the relation each belongs to now (0: none) and whether a
+// DELETE could take that relation's rows cheaply and do nothing more (small, no rule rewrites
+// it, no user trigger fires in replica mode); for the snapshot's relations: their file node now.
+constexpr const char* catalog_sql = R"sql(
+SELECT 'n', n::text, coalesce(r::oid, 0)::text,
+       (r IS NOT NULL AND pg_relation_size(r) < $3::bigint AND NOT c.relhasrules
+        AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = r AND NOT t.tgisinternal
+                        AND t.tgenabled IN ('R', 'A')))::text
+FROM unnest($1::oid[]) n LEFT JOIN LATERAL pg_filenode_relation(0, n) r ON true
+     LEFT JOIN pg_class c ON c.oid = r
+UNION ALL
+SELECT 'f', c.oid::text, pg_relation_filenode(c.oid)::text, '' FROM pg_class c
+WHERE c.oid = ANY($2::oid[])
+)sql";
 
 std::uint32_t oid_of(std::string_view text) {
     return static_cast<std::uint32_t>(std::stoul(std::string(text)));
@@ -40,27 +61,60 @@ bool contains(const std::vector<std::uint32_t>& list, std::uint32_t value) {
 // What the server says of the clone, and every WAL record since the baseline that changed a row
 // or a sequence in its database (maintenance records, hint bits and index records left out: they
 // change no content). One row: prepared transactions, database settings, whether the database
-// is still plainly a clone, the WAL position read up to, and the changes as "node manager
-// record" separated by commas.
-constexpr const char* changes_sql = R"sql(
+// is still plainly a clone, the WAL position read up to, the changes as "node manager record"
+// separated by commas, the bytes of WAL since the baseline (past `max_bytes` the WAL is not read:
+// reading it would cost more than a clone), and the sessions other than `keep_pid` that are in a
+// transaction or running a statement (when `check_busy`). Literals, not parameters: it may follow
+// a comment's write in one round trip.
+std::string changes_sql(const pg::connection& conn, const std::string& database,
+                        const reset_baseline& baseline, std::int64_t max_bytes, bool check_busy,
+                        int keep_pid) {
+    const std::string name = conn.quote_literal(database);
+    const std::string from = conn.quote_literal(baseline.lsn) + "::pg_lsn";
+    const std::string busy =
+        check_busy ? "(SELECT coalesce(string_agg('pid ' || a.pid || ' (' || "
+                     "coalesce(a.state, 'starting') || ')', ', ' ORDER BY a.pid), '') "
+                     "FROM pg_stat_get_activity(NULL) a WHERE a.datid = me.oid "
+                     "AND a.pid <> pg_backend_pid() AND a.pid <> " +
+                         std::to_string(keep_pid) + " AND a.state IS DISTINCT FROM 'idle')"
+                   : std::string("''");
+    return R"sql(
 WITH upto AS (SELECT pg_current_wal_flush_lsn() AS lsn),
      me AS (SELECT oid, datallowconn AND NOT datistemplate AS plain FROM pg_database
-            WHERE datname = $1)
-SELECT (SELECT count(*) FROM pg_prepared_xacts WHERE database = $1),
+            WHERE datname = )sql" +
+           name + R"sql()
+SELECT (SELECT count(*) FROM pg_prepared_xacts WHERE database = )sql" +
+           name + R"sql(),
        (SELECT count(*) FROM pg_db_role_setting WHERE setdatabase = me.oid),
        me.plain,
        upto.lsn::text,
-       CASE WHEN $2::pg_lsn < upto.lsn THEN
+       CASE WHEN )sql" +
+           from + " < upto.lsn AND pg_wal_lsn_diff(upto.lsn, " + from +
+           ") <= " + std::to_string(max_bytes) + R"sql(
+       THEN
          (SELECT coalesce(string_agg(DISTINCT m[2] || ' ' || w.resource_manager || ' ' ||
                                      w.record_type, ','), '')
-          FROM pg_get_wal_records_info($2::pg_lsn, upto.lsn) w,
+          FROM pg_get_wal_records_info()sql" +
+           from + R"sql(, upto.lsn) w,
                LATERAL regexp_match(w.block_ref, 'rel \d+/(\d+)/(\d+)') m
-          WHERE m[1] = me.oid::text AND w.xid::text <> $3
+          WHERE m[1] = me.oid::text AND w.xid::text <> )sql" +
+           conn.quote_literal(baseline.own_xid) + R"sql(
             AND (w.resource_manager = 'Sequence' OR (w.resource_manager IN ('Heap', 'Heap2')
                  AND w.record_type ~ '^(INSERT|MULTI_INSERT|UPDATE|HOT_UPDATE|DELETE)')))
-       ELSE '' END
+       ELSE '' END,
+       pg_wal_lsn_diff(upto.lsn, )sql" +
+           from + R"sql()::bigint,
+       )sql" +
+           busy + R"sql(
 FROM upto, me
 )sql";
+}
+
+// The most WAL a reset reads; the embedded cluster keeps more than this (wal_keep_size).
+constexpr std::int64_t max_wal_bytes = 64ll << 20;
+
+// SQLSTATE undefined_file: the WAL since the baseline was removed at a checkpoint.
+constexpr std::string_view wal_removed = "58P01";
 
 std::vector<wal_change> parse_changes(const std::string& text) {
     std::vector<wal_change> changes;
@@ -189,7 +243,7 @@ std::vector<std::uint32_t> truncate_closure(const version_snapshot& snapshot,
 
 asio::awaitable<reset_result> reset_clone(pg::connection& maintenance, pg::connection& clone,
                                           const version_snapshot& snapshot, std::string database,
-                                          reset_baseline baseline) {
+                                          reset_baseline baseline, reset_plan plan) {
     reset_result result;
     const auto refuse = [&](std::string code, std::string why) {
         result.in_place = false;
@@ -197,9 +251,38 @@ asio::awaitable<reset_result> reset_clone(pg::connection& maintenance, pg::conne
         result.reason = std::move(why);
         return result;
     };
-    auto state = co_await maintenance.query(changes_sql, database, baseline.lsn, baseline.own_xid);
+    // One round trip: the marker (its commit also flushes the WAL written so far, which is what
+    // can be read), then what the server says of the clone and its WAL.
+    std::string first;
+    if (plan.marker) {
+        first = "BEGIN; SET LOCAL synchronous_commit TO local; COMMENT ON DATABASE " +
+                maintenance.quote_identifier(database) + " IS " +
+                maintenance.quote_literal(*plan.marker) + "; COMMIT; ";
+    }
+    first +=
+        changes_sql(maintenance, database, baseline, max_wal_bytes, plan.busy_check, plan.keep_pid);
+    pg::result state;
+    try {
+        state = co_await maintenance.exec(std::move(first));
+    } catch (const pg::pg_error& e) {
+        if (e.sqlstate() != wal_removed) {
+            throw;
+        }
+        co_return refuse("wal",
+                         "the WAL since its last reset was removed at a checkpoint "
+                         "(the backend's wal_keep_size is too small)");
+    }
     if (state.rows() == 0) {
         co_return refuse("error", "the clone is gone");
+    }
+    if (!state.value(0, 6).empty()) {
+        result.busy = std::string(state.value(0, 6));
+        co_return refuse("sessions", "sessions are busy: " + result.busy);
+    }
+    if (std::stoll(std::string(state.value(0, 5))) > max_wal_bytes) {
+        co_return refuse("wal", "more than " + std::to_string(max_wal_bytes >> 20) +
+                                    " MB of WAL since its last reset: a clone costs less than "
+                                    "reading it");
     }
     if (state.value(0, 0) != "0") {
         co_return refuse("prepared", "a prepared transaction is left on it");
@@ -218,17 +301,21 @@ asio::awaitable<reset_result> reset_clone(pg::connection& maintenance, pg::conne
     for (const auto& [relation, node] : snapshot.file_nodes) {
         relations.push_back(relation);
     }
-    auto catalog = co_await clone.query(
-        "SELECT 'n', n::text, coalesce(pg_filenode_relation(0, n)::oid, 0)::text "
-        "FROM unnest($1::oid[]) n "
-        "UNION ALL SELECT 'f', c.oid::text, pg_relation_filenode(c.oid)::text FROM pg_class c "
-        "WHERE c.oid = ANY($2::oid[])",
-        oid_array(nodes), oid_array(relations));
+    auto catalog = co_await clone.query(catalog_sql, oid_array(nodes), oid_array(relations),
+                                        std::to_string(delete_below_bytes));
     std::map<std::uint32_t, std::uint32_t> relation_of;
     std::map<std::uint32_t, std::uint32_t> current_nodes;
+    // Relations a DELETE could empty cheaply, and those it could not.
+    std::set<std::uint32_t> small;
+    std::set<std::uint32_t> large;
     for (std::size_t row = 0; row < catalog.rows(); ++row) {
-        auto& into = catalog.value(row, 0) == "n" ? relation_of : current_nodes;
-        into[oid_of(catalog.value(row, 1))] = oid_of(catalog.value(row, 2));
+        const bool node_row = catalog.value(row, 0) == "n";
+        auto& into = node_row ? relation_of : current_nodes;
+        const auto relation = oid_of(catalog.value(row, 2));
+        into[oid_of(catalog.value(row, 1))] = relation;
+        if (node_row && relation != 0) {
+            (catalog.value(row, 3) == "true" ? small : large).insert(relation);
+        }
     }
     const touched_set touched =
         classify_changes(snapshot, baseline, changes, relation_of, current_nodes);
@@ -245,22 +332,65 @@ asio::awaitable<reset_result> reset_clone(pg::connection& maintenance, pg::conne
     reset_baseline next;
     next.lsn = upto;
     next.file_nodes = baseline.file_nodes;
-    const auto tables = truncate_closure(snapshot, touched.tables);
-    if (tables.empty() && touched.sequences.empty()) {
+    const auto commit = [&](const reset_baseline& clean) {
+        return plan.clean ? "COMMENT ON DATABASE " + clone.quote_identifier(database) + " IS " +
+                                clone.quote_literal(plan.clean(clean)) + "; COMMIT"
+                          : std::string("COMMIT");
+    };
+    if (touched.tables.empty() && touched.sequences.empty()) {
+        if (plan.clean) {
+            co_await clone.exec("BEGIN; SET LOCAL synchronous_commit TO local; " + commit(next));
+        }
         result.in_place = true;
         result.baseline = std::move(next);
         co_return result;
     }
+    // A touched table whose files are still its baseline's, small, and whose own file nodes all
+    // say so (its TOAST table's too) loses its rows by DELETE: that touches it alone. The others
+    // are truncated, and with them the tables whose foreign keys point at them.
+    std::set<std::uint32_t> deleted;
+    std::set<std::uint32_t> truncated_roots;
+    for (const auto oid : touched.tables) {
+        const auto now = current_nodes.find(oid);
+        const auto reset_node = baseline.file_nodes.find(oid);
+        const auto template_node = snapshot.file_nodes.find(oid);
+        const std::uint32_t expected =
+            reset_node != baseline.file_nodes.end()
+                ? reset_node->second
+                : (template_node != snapshot.file_nodes.end() ? template_node->second : 0);
+        bool cheap = now != current_nodes.end() && now->second == expected && small.contains(oid);
+        for (const auto& [part, owner] : snapshot.owner_table) {
+            if (owner == oid && large.contains(part)) {
+                cheap = false;
+            }
+        }
+        (cheap ? deleted : truncated_roots).insert(oid);
+    }
+    const auto truncated = truncate_closure(snapshot, truncated_roots);
+    for (const auto oid : truncated) {
+        deleted.erase(oid);  // a truncate takes it along anyway
+    }
+    std::vector<std::uint32_t> tables = truncated;
+    for (const auto& table : snapshot.tables) {
+        if (deleted.contains(table.oid)) {
+            tables.push_back(table.oid);
+        }
+    }
     // One transaction. Rows go back as they were, without firing triggers or foreign key
-    // checks (the template's rows passed them when they were written).
+    // checks (the template's rows passed them when they were written). The comment that says
+    // the clone is clean commits with it.
     std::string begin =
-        "BEGIN; SET LOCAL session_replication_role = replica; SET LOCAL lock_timeout = '5s'; ";
-    if (!tables.empty()) {
+        "BEGIN; SET LOCAL session_replication_role = replica; SET LOCAL lock_timeout = '5s'; "
+        "SET LOCAL synchronous_commit TO local; ";
+    if (!truncated.empty()) {
         std::string names;
-        for (const auto oid : tables) {
+        for (const auto oid : truncated) {
             names += (names.empty() ? "" : ", ") + snapshot.table(oid)->name;
         }
         begin += "TRUNCATE " + names + "; ";
+    }
+    for (const auto oid : deleted) {
+        begin += "DELETE FROM " + snapshot.table(oid)->name + "; ";
     }
     begin += "SELECT pg_current_xact_id()::text";
     try {
@@ -283,30 +413,39 @@ asio::awaitable<reset_result> reset_clone(pg::connection& maintenance, pg::conne
             finish += "SELECT setval(" + clone.quote_literal(sequence.name) + ", " +
                       sequence.last_value + ", " + (sequence.is_called ? "true" : "false") + "); ";
         }
-        // The truncated tables' relations have new file nodes: the next reset expects those.
-        std::vector<std::uint32_t> renewed;
-        for (const auto& [part, owner] : snapshot.owner_table) {
-            if (std::find(tables.begin(), tables.end(), owner) != tables.end()) {
-                renewed.push_back(part);
-            }
-        }
-        for (const auto oid : touched.sequences) {
-            renewed.push_back(oid);
-        }
-        finish +=
-            "COMMIT; SELECT oid::text, pg_relation_filenode(oid)::text FROM pg_class "
-            "WHERE oid = ANY('" +
-            oid_array(renewed) + "'::oid[])";
-        auto renewed_nodes = co_await clone.exec(std::move(finish), restore_timeout);
-        for (std::size_t row = 0; row < renewed_nodes.rows(); ++row) {
-            const auto relation = oid_of(renewed_nodes.value(row, 0));
-            const auto node = oid_of(renewed_nodes.value(row, 1));
+        // A sequence keeps its file node through setval; the truncated tables' relations have
+        // new ones, read before the commit: the next reset expects those.
+        const auto record_node = [&](std::uint32_t relation, std::uint32_t node) {
             if (snapshot.file_nodes.at(relation) == node) {
                 next.file_nodes.erase(relation);
             } else {
                 next.file_nodes[relation] = node;
             }
+        };
+        for (const auto oid : touched.sequences) {
+            if (const auto now = current_nodes.find(oid); now != current_nodes.end()) {
+                record_node(oid, now->second);
+            }
         }
+        if (!truncated.empty()) {
+            std::vector<std::uint32_t> renewed;
+            for (const auto& [part, owner] : snapshot.owner_table) {
+                if (std::find(truncated.begin(), truncated.end(), owner) != truncated.end()) {
+                    renewed.push_back(part);
+                }
+            }
+            finish +=
+                "SELECT oid::text, pg_relation_filenode(oid)::text FROM pg_class "
+                "WHERE oid = ANY('" +
+                oid_array(renewed) + "'::oid[])";
+            auto renewed_nodes = co_await clone.exec(std::move(finish), restore_timeout);
+            finish.clear();
+            for (std::size_t row = 0; row < renewed_nodes.rows(); ++row) {
+                record_node(oid_of(renewed_nodes.value(row, 0)),
+                            oid_of(renewed_nodes.value(row, 1)));
+            }
+        }
+        co_await clone.exec(finish + commit(next), restore_timeout);
     } catch (...) {
         clone.close();  // its transaction is in an unknown state
         throw;

@@ -131,12 +131,15 @@ asio::awaitable<void> reset_in_place::reset_released(template_pool& pool, std::s
             auto maintenance = co_await maintenance_.acquire();
             auto conn = co_await pg::connection::connect(
                 pg::with_database(endpoint_.admin_conninfo, name), 10s);
-            const reset_result result =
-                co_await reset_clone(*maintenance, conn, *snapshot, name, baseline);
-            if (result.in_place) {
+            reset_plan plan;
+            plan.clean = [&](const reset_baseline& fresh) {
                 catalog_comment clean = clone_comment(template_name, fingerprint, std::nullopt);
-                clean.baseline = result.baseline;
-                co_await catalog_.write(name, clean);
+                clean.baseline = fresh;
+                return encode_catalog_comment(clean);
+            };
+            const reset_result result = co_await reset_clone(*maintenance, conn, *snapshot, name,
+                                                             baseline, std::move(plan));
+            if (result.in_place) {
                 next = result.baseline;
             } else {
                 code = result.code;
@@ -205,34 +208,42 @@ asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, cl
     {
         auto maintenance = co_await maintenance_.acquire();
         pg::connection& conn = held_[name];
-        const int own_pid = conn.usable() ? conn.backend_pid() : 0;
-        // A session inside a transaction would hold the reset back on its locks, or see it
-        // happen under it: the holder ends those first.
-        auto busy = co_await maintenance->query(
-            "SELECT coalesce(string_agg('pid ' || a.pid || ' (' || coalesce(a.state, 'starting') "
-            "|| ')', ', ' ORDER BY a.pid), '') FROM pg_stat_get_activity(NULL) a "
-            "JOIN pg_database d ON d.oid = a.datid WHERE d.datname = $1 "
-            "AND a.pid <> pg_backend_pid() AND a.pid <> $2 AND a.state IS DISTINCT FROM 'idle'",
-            name, own_pid);
-        if (!busy.value(0, 0).empty()) {
-            throw broker_error("sessions_busy",
-                               "sessions on " + name + " are in a transaction or running a " +
-                                   "statement: " + std::string(busy.value(0, 0)) +
-                                   "; commit or roll back, then reset again",
-                               std::chrono::seconds(1));
-        }
-        leased.resetting = true;
-        co_await catalog_.write(name, leased);
         if (!conn.usable()) {
             conn = co_await pg::connection::connect(
                 pg::with_database(endpoint_.admin_conninfo, name), 10s);
         }
+        // A session inside a transaction would hold the reset back on its locks, or see it
+        // happen under it: the holder ends those first. The clone is marked as being reset
+        // (a broker killed meanwhile leaves a lease whose next reset clones again) in the
+        // round trip that reads its WAL, and marked clean by the reset's own commit.
+        catalog_comment marker = leased;
+        marker.resetting = true;
+        reset_plan plan;
+        plan.marker = encode_catalog_comment(marker);
+        plan.busy_check = true;
+        plan.keep_pid = conn.backend_pid();
+        plan.clean = [&](const reset_baseline& fresh) {
+            catalog_comment clean = leased;
+            clean.baseline = fresh;
+            return encode_catalog_comment(clean);
+        };
         try {
-            result = co_await reset_clone(*maintenance, conn, *snapshot, name, baseline);
+            result = co_await reset_clone(*maintenance, conn, *snapshot, name, baseline,
+                                          std::move(plan));
         } catch (const pg::pg_error& e) {
             result.in_place = false;
             result.code = "error";
             result.reason = e.what();
+        }
+        if (!result.busy.empty()) {
+            catalog_comment unchanged = leased;
+            unchanged.baseline = baseline;
+            co_await catalog_.write(name, unchanged);
+            throw broker_error("sessions_busy",
+                               "sessions on " + name + " are in a transaction or running a " +
+                                   "statement: " + result.busy +
+                                   "; commit or roll back, then reset again",
+                               std::chrono::seconds(1));
         }
     }
     if (generation != life_.generation) {
@@ -250,9 +261,6 @@ asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, cl
         co_return outcome;
     }
     same->baseline = result.baseline;
-    leased.resetting = false;
-    leased.baseline = result.baseline;
-    co_await catalog_.write(name, leased);
     metrics_.of(template_name).reset_in_place(seconds_since(started));
     refresh_outcome outcome;
     outcome.result = "reset";

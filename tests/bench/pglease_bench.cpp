@@ -39,14 +39,17 @@ struct scenario_info {
 
 std::vector<scenario_info> all_scenarios() {
     return {
-        {"recycle", "pglease recycle", true},
+        {"recycle", "pglease recycle (reset)", true},
+        {"reclone", "pglease recycle (reclone)", true},
+        {"sticky", "pglease sticky reset", true},
         {"reuse", "pglease reuse", true},
         {"churn", "pglease recycle, no test", true},
         {"clone", "clone per test", false},
         {"ceiling", "raw clone ceiling", false},
         {"schema", "schema per test", false},
         {"connect", "connect only", false},
-        {"recycle-disk", "pglease recycle, disk", true},
+        {"recycle-disk", "pglease recycle (reset), disk", true},
+        {"reclone-disk", "pglease recycle (reclone), disk", true},
     };
 }
 
@@ -150,25 +153,31 @@ void progress(const row& r) {
 }
 
 void write_config(const fs::path& file, const bench::template_spec& spec,
-                  const fs::path& migrations, int min_idle, int max_total) {
-    const json config = {
-        {"templates",
-         {{spec.name,
-           {{"migrations", migrations.string()},
-            {"pool", {{"min_idle", min_idle}, {"max_total", max_total}, {"strategy", "FILE_COPY"}}},
-            {"lease",
-             {{"ttl_seconds", 600},
-              {"max_ttl_seconds", 3600},
-              {"wait_seconds", 120},
-              {"max_wait_seconds", 300}}}}}}}};
+                  const fs::path& migrations, int min_idle, int max_total,
+                  const std::string& recycle = "reset") {
+    const json config = {{"templates",
+                          {{spec.name,
+                            {{"migrations", migrations.string()},
+                             {"pool",
+                              {{"min_idle", min_idle},
+                               {"max_total", max_total},
+                               {"strategy", "FILE_COPY"},
+                               {"recycle", recycle}}},
+                             {"lease",
+                              {{"ttl_seconds", 600},
+                               {"max_ttl_seconds", 3600},
+                               {"wait_seconds", 120},
+                               {"max_wait_seconds", 300}}}}}}}};
     std::ofstream(file) << config.dump(2) << "\n";
 }
 
 void run_pglease_scenario(context& ctx, const scenario_info& scenario,
                           const bench::template_spec& spec, const fs::path& migrations) {
-    const bool on_disk = scenario.id == "recycle-disk";
+    const bool on_disk = scenario.id.ends_with("-disk");
     const bool reuse = scenario.id == "reuse";
     const bool churn = scenario.id == "churn";
+    const bool sticky = scenario.id == "sticky";
+    const std::string recycle = scenario.id.starts_with("reclone") ? "reclone" : "reset";
     const fs::path dir =
         make_dir((on_disk ? ctx.disk_root : ctx.ram_root) / (spec.name + "-" + scenario.id));
     const fs::path data_dir = dir / "cluster";
@@ -176,11 +185,14 @@ void run_pglease_scenario(context& ctx, const scenario_info& scenario,
     for (const int w : ctx.opts.workers) {
         const int warm = warm_leases(ctx.opts, spec.name, w);
         const fs::path config = dir / "pglease.json";
-        write_config(config, spec, migrations, warm, warm + 2 * w + 8);
+        write_config(config, spec, migrations, warm, warm + 2 * w + 8, recycle);
         bench::pglease_daemon daemon({ctx.opts.pgleased, config, data_dir,
                                       dir / ("pgleased-w" + std::to_string(w) + ".log"), w});
         daemon.wait_for_idle(spec.name, warm);
         const auto make = [&](int) {
+            if (sticky) {
+                return bench::sticky_reset_worker(daemon.url(), spec.name);
+            }
             return churn ? bench::lease_cycle_worker(daemon.url(), spec.name, 1)
                          : bench::pglease_worker(daemon.url(), spec.name, mode);
         };
@@ -189,7 +201,7 @@ void run_pglease_scenario(context& ctx, const scenario_info& scenario,
         // Warm: every lease finds an idle clone.
         r.warm = bench::run_workers(w, {600s, static_cast<std::size_t>(warm)}, make);
         // Saturated: the idle clones are used up first, so the run measures the steady state.
-        for (int round = 0; !reuse && round < 5 && daemon.idle(spec.name) > 0; ++round) {
+        for (int round = 0; !reuse && !sticky && round < 5 && daemon.idle(spec.name) > 0; ++round) {
             const auto drain = bench::run_workers(w, {60s, static_cast<std::size_t>(2 * w)}, make);
             r.warm->errors.insert(r.warm->errors.end(), drain.errors.begin(), drain.errors.end());
         }
@@ -202,7 +214,10 @@ void run_pglease_scenario(context& ctx, const scenario_info& scenario,
             operations_after.clones - operations_before.clones,
             operations_after.drop_seconds - operations_before.drop_seconds,
             operations_after.drops - operations_before.drops,
-            operations_after.slow_drops - operations_before.slow_drops};
+            operations_after.slow_drops - operations_before.slow_drops,
+            operations_after.reset_seconds - operations_before.reset_seconds,
+            operations_after.resets - operations_before.resets,
+            operations_after.reclones - operations_before.reclones};
         const auto after = bench::read_process_usage(daemon.pid());
         daemon.stop();
         r.cpu_seconds = after.cpu_seconds - before.cpu_seconds;
@@ -282,14 +297,14 @@ void run_paired_rounds(context& ctx, const bench::template_spec& spec, const fs:
         bench::pglease_daemon daemon(
             {ctx.opts.pgleased, config, dir / "cluster", dir / "pgleased.log", w});
         daemon.wait_for_idle(spec.name, w);
-        const std::vector<std::string> kinds{"pglease recycle", "pglease recycle, no test",
+        const std::vector<std::string> kinds{"pglease recycle (reset)", "pglease recycle, no test",
                                              "raw clone ceiling"};
         const auto make_for = [&](const std::string& kind) {
             return [&, kind](int index) -> std::unique_ptr<bench::worker> {
                 if (kind == "raw clone ceiling") {
                     return bench::raw_clone_worker(cluster, index);
                 }
-                if (kind == "pglease recycle") {
+                if (kind == "pglease recycle (reset)") {
                     return bench::pglease_worker(daemon.url(), spec.name,
                                                  bench::give_back::recycle);
                 }
@@ -412,6 +427,48 @@ std::string cpu_per_iteration(const bench::run_result& r) {
     return number(r.host_cpu_seconds * 1000 / static_cast<double>(r.iterations), 1);
 }
 
+// One reset in place against one drop + clone, each as pgleased timed it, rows of the same
+// template, W and storage side by side.
+void print_reset_summary(const context& ctx) {
+    std::printf("\nReset in place against drop + clone (pgleased's own times, ms on average):\n");
+    for (const auto& r : ctx.rows) {
+        const bool disk = r.scenario.ends_with(", disk");
+        if (!r.operations || !r.scenario.starts_with("pglease recycle (reset)")) {
+            continue;
+        }
+        const row* reclone = find_row(
+            ctx, r.template_name,
+            disk ? "pglease recycle (reclone), disk" : "pglease recycle (reclone)", r.workers);
+        if (reclone == nullptr || !reclone->operations) {
+            continue;
+        }
+        const auto& o = *reclone->operations;
+        const auto reset_ms = ratio(r.operations->reset_seconds * 1000, r.operations->resets);
+        const auto drop_clone_ms =
+            o.clones > 0 && o.drops > 0
+                ? std::optional(o.clone_seconds * 1000 / o.clones + o.drop_seconds * 1000 / o.drops)
+                : std::nullopt;
+        std::printf(
+            "  %-8s %-4s W=%-3d reset %s ms, drop + clone %s ms: %sx cheaper; it/s %s vs "
+            "%s\n",
+            r.template_name.c_str(), disk ? "disk" : "RAM", r.workers, number(reset_ms, 2).c_str(),
+            number(drop_clone_ms, 1).c_str(), number(ratio(drop_clone_ms, reset_ms), 1).c_str(),
+            number(rate(&r), 1).c_str(), number(rate(reclone), 1).c_str());
+    }
+    for (const auto& r : ctx.rows) {
+        if (r.scenario != "pglease sticky reset") {
+            continue;
+        }
+        const row* connect = find_row(ctx, r.template_name, "connect only", r.workers);
+        std::printf(
+            "  %-8s sticky reset W=%-3d time-to-database p50 %s ms (p99 %s), a new "
+            "connection's %s ms\n",
+            r.template_name.c_str(), r.workers, number(ttd_p50(&r), 2).c_str(),
+            number(p(r.measured.time_to_database_ms, 99), 2).c_str(),
+            number(ttd_p50(connect), 2).c_str());
+    }
+}
+
 void print_table(const context& ctx) {
     std::printf(
         "\nTimes in ms. TTD: time-to-database, from asking to a connected session (the raw "
@@ -423,7 +480,7 @@ void print_table(const context& ctx) {
         "TTD p50 / this TTD p50 (higher is faster); warm x: the same with the warm TTD p50.\n"
         "it/s x: iterations/s over clone per test's; /ceil: over the raw clone ceiling's.\n\n");
     const char* header =
-        "%-24s %3s %7s %8s %8s %8s | %8s %7s %7s | %6s %6s | %6s %6s | %5s %6s | %7s %7s %7s "
+        "%-32s %3s %7s %8s %8s %8s | %8s %7s %7s | %6s %6s | %6s %6s | %5s %6s | %7s %7s %7s "
         "%7s\n";
     std::printf(header, "scenario", "W", "it/s", "TTD p50", "p99", "max", "warm p50", "lease50",
                 "lease99", "rel50", "rel99", "CPU s", "RSS MB", "host%", "CPU/it", "x clone",
@@ -454,26 +511,31 @@ void print_table(const context& ctx) {
             number(ratio(rate(&r), rate(clone)), 2).c_str(),
             number(ratio(rate(&r), rate(ceiling)), 2).c_str());
     }
-    std::printf("\npgleased's clones and drops during the measured runs (ms on average):\n");
-    std::printf("%-10s %-24s %3s %7s %8s %7s %8s %12s\n", "template", "scenario", "W", "clones",
-                "clone ms", "drops", "drop ms", "drops >100ms");
+    std::printf(
+        "\npgleased's clones, drops and resets during the measured runs (ms on average):\n");
+    std::printf("%-10s %-32s %3s %7s %8s %7s %8s %12s %7s %8s %8s\n", "template", "scenario", "W",
+                "clones", "clone ms", "drops", "drop ms", "drops >100ms", "resets", "reset ms",
+                "reclones");
     for (const auto& r : ctx.rows) {
         if (!r.operations) {
             continue;
         }
         const auto& o = *r.operations;
-        std::printf("%-10s %-24s %3d %7.0f %8s %7.0f %8s %12.0f\n", r.template_name.c_str(),
-                    r.scenario.c_str(), r.workers, o.clones,
+        std::printf("%-10s %-32s %3d %7.0f %8s %7.0f %8s %12.0f %7.0f %8s %8.0f\n",
+                    r.template_name.c_str(), r.scenario.c_str(), r.workers, o.clones,
                     number(ratio(o.clone_seconds * 1000, o.clones), 1).c_str(), o.drops,
-                    number(ratio(o.drop_seconds * 1000, o.drops), 1).c_str(), o.slow_drops);
+                    number(ratio(o.drop_seconds * 1000, o.drops), 1).c_str(), o.slow_drops,
+                    o.resets, number(ratio(o.reset_seconds * 1000, o.resets), 2).c_str(),
+                    o.reclones);
     }
+    print_reset_summary(ctx);
     if (!ctx.paired.empty()) {
         const auto& ceiling = ctx.paired.at("raw clone ceiling");
         std::printf(
             "\nInterleaved rounds (small template, W=%d, %zu rounds of %.1f s each): "
             "iterations/s over the raw clone ceiling's in the same round:\n",
             ctx.opts.paired_workers, ceiling.size(), ctx.opts.seconds / 3);
-        for (const char* kind : {"pglease recycle, no test", "pglease recycle"}) {
+        for (const char* kind : {"pglease recycle, no test", "pglease recycle (reset)"}) {
             std::vector<double> ratios;
             const auto& rates = ctx.paired.at(kind);
             for (std::size_t i = 0; i < rates.size() && i < ceiling.size(); ++i) {
@@ -543,7 +605,10 @@ void write_json(const context& ctx) {
                                           {"clone_seconds", o.clone_seconds},
                                           {"drops", o.drops},
                                           {"drop_seconds", o.drop_seconds},
-                                          {"drops_over_100ms", o.slow_drops}};
+                                          {"drops_over_100ms", o.slow_drops},
+                                          {"resets", o.resets},
+                                          {"reset_seconds", o.reset_seconds},
+                                          {"reclones", o.reclones}};
         }
         out.push_back(entry);
     }
@@ -596,8 +661,9 @@ int main(int argc, char** argv) {
     context ctx;
     options& o = ctx.opts;
     CLI::App app{
-        "pglease-bench: time-to-database and throughput of pglease (recycle, reuse, and recycle "
-        "with the data directory on disk) against clone per test, the raw clone ceiling, schema "
+        "pglease-bench: time-to-database and throughput of pglease (recycle by reset in place "
+        "and by reclone, sticky resets, reuse, and recycle with the data directory on disk) "
+        "against clone per test, the raw clone ceiling, schema "
         "per test and a bare connect, each scenario on its own embedded PostgreSQL, W workers "
         "each. Prints one table; exits 1 if any iteration failed.",
         "pglease-bench"};
@@ -620,9 +686,10 @@ int main(int argc, char** argv) {
         ids.push_back(s.id);
     }
     app.add_option("--scenarios", o.scenarios,
-                   "Scenarios to run, comma-separated (default: all): recycle, reuse, churn "
-                   "(lease and recycle without a test), clone, ceiling, schema, connect, "
-                   "recycle-disk")
+                   "Scenarios to run, comma-separated (default: all): recycle (by reset in "
+                   "place), reclone (by drop and clone), sticky (one lease per worker, reset "
+                   "between tests), reuse, churn (lease and recycle without a test), clone, "
+                   "ceiling, schema, connect, recycle-disk, reclone-disk")
         ->delimiter(',')
         ->check(CLI::IsMember(ids));
     app.add_option("--work-dir", o.work_dir,

@@ -150,6 +150,13 @@ pglease_daemon::operation_totals pglease_daemon::operations() const {
             totals.drop_seconds += value;
         } else if (name == "pglease_drop_duration_seconds_count") {
             totals.drops += value;
+        } else if (name == "pglease_reset_duration_seconds_sum") {
+            totals.reset_seconds += value;
+        } else if (name == "pglease_reset_duration_seconds_count") {
+            totals.resets += value;
+        } else if (name == "pglease_resets_total" &&
+                   line.find("result=\"reclone\"") != std::string::npos) {
+            totals.reclones += value;
         } else if (name == "pglease_drop_duration_seconds_bucket" &&
                    line.find("le=\"0.1\"") != std::string::npos) {
             drops_within_100ms += value;
@@ -250,6 +257,47 @@ class pglease_worker_impl final : public worker {
     std::string template_name_;
     give_back mode_;
     client::lease_options options_ = lease_options_for_bench();
+};
+
+class sticky_reset_worker_impl final : public worker {
+  public:
+    sticky_reset_worker_impl(const std::string& url, const std::string& template_name)
+        : http_(url), lease_(http_.acquire(template_name, lease_options_for_bench())) {
+        try {
+            conn_ = connect(lease_.dsn);
+        } catch (const std::exception&) {
+            http_.release(lease_.id);
+            throw;
+        }
+    }
+    sticky_reset_worker_impl(const sticky_reset_worker_impl&) = delete;
+    sticky_reset_worker_impl& operator=(const sticky_reset_worker_impl&) = delete;
+    ~sticky_reset_worker_impl() override {
+        conn_.reset();
+        try {
+            http_.release(lease_.id);
+        } catch (const std::exception&) {
+            // The daemon is gone; the lease's TTL ends it.
+        }
+    }
+
+    sample iterate(std::size_t /*index*/) override {
+        const auto asked = clock::now();
+        const auto answer = http_.reset(lease_.id);
+        const auto fresh = clock::now();
+        if (answer.result != "reset") {
+            throw std::runtime_error("the reset fell back to " + answer.result + ": " +
+                                     answer.reason);
+        }
+        run_test_body(conn_.get(), false);
+        const double ms = ms_between(asked, fresh);
+        return {ms, ms, std::nullopt};
+    }
+
+  private:
+    client::client http_;
+    client::lease_data lease_;
+    pg_connection conn_{nullptr, &PQfinish};
 };
 
 class lease_cycle_worker_impl final : public worker {
@@ -371,6 +419,11 @@ class connect_only_worker_impl final : public worker {
 std::unique_ptr<worker> pglease_worker(const std::string& url, const std::string& template_name,
                                        give_back mode) {
     return std::make_unique<pglease_worker_impl>(url, template_name, mode);
+}
+
+std::unique_ptr<worker> sticky_reset_worker(const std::string& url,
+                                            const std::string& template_name) {
+    return std::make_unique<sticky_reset_worker_impl>(url, template_name);
 }
 
 std::unique_ptr<worker> lease_cycle_worker(const std::string& url, const std::string& template_name,

@@ -80,6 +80,10 @@ class pglease_daemon {
         double drop_seconds = 0;
         double drops = 0;
         double slow_drops = 0;
+        /// Resets in place (pglease_reset_duration_seconds) and reclones instead of a reset.
+        double reset_seconds = 0;
+        double resets = 0;
+        double reclones = 0;
     };
     operation_totals operations() const;
 
@@ -98,6 +102,10 @@ enum class give_back { recycle, reuse };
 /// Leases over HTTP, connects, runs the body (rolled back with `reuse`) and releases.
 std::unique_ptr<worker> pglease_worker(const std::string& url, const std::string& template_name,
                                        give_back mode);
+/// Holds one lease and one connection for all its iterations: resets the lease (the
+/// time-to-database), runs the body on the same connection.
+std::unique_ptr<worker> sticky_reset_worker(const std::string& url,
+                                            const std::string& template_name);
 /// Lease and release only, no connection: recycle every `recycle_every`th time, reuse otherwise.
 std::unique_ptr<worker> lease_cycle_worker(const std::string& url, const std::string& template_name,
                                            int recycle_every);

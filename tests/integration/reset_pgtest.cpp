@@ -236,5 +236,44 @@ TEST(reset, ddl_falls_back_to_cloning_again_under_the_same_name) {
     EXPECT_EQ(run_sql(h, lease, contents_sql), pristine);
 }
 
+// A table grown past what a DELETE empties cheaply is truncated, and with it the tables whose
+// foreign keys point at it; a small one is emptied by DELETE and the others keep their files.
+TEST(reset, a_large_touched_table_is_truncated_with_its_referencing_tables_a_small_one_deleted) {
+    broker_harness h;
+    h.add_migrations_template("app", schema()).pool.min_idle = 1;
+    h.start();
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, 1); }));
+    auto lease = h.run([&] { return h.engine().acquire("app", quick()); });
+    const std::string pristine = run_sql(h, lease, contents_sql);
+    const auto file_of = [&](const char* table) {
+        return run_sql(h, lease, std::string("SELECT pg_relation_filenode('") + table + "')");
+    };
+    const std::string orders_file = file_of("orders");
+    const std::string accounts_file = file_of("accounts");
+
+    // Small: a row in empty_notes. Its file and every other table's stay.
+    run_sql(h, lease, "INSERT INTO empty_notes (body) VALUES ('small')");
+    ASSERT_EQ(h.run([&] { return h.engine().reset(lease.id); }).result, "reset");
+    EXPECT_EQ(run_sql(h, lease, contents_sql), pristine);
+    EXPECT_EQ(file_of("orders"), orders_file);
+    EXPECT_EQ(file_of("accounts"), accounts_file);
+
+    // Large: 2 MB of accounts, which orders references.
+    run_sql(h, lease,
+            "INSERT INTO accounts (email) SELECT 'bulk' || g || repeat('x', 100) || "
+            "'@example.com' FROM generate_series(1, 20000) g");
+    ASSERT_GT(std::stoll(run_sql(h, lease, "SELECT pg_relation_size('accounts')")), 1 << 20);
+    ASSERT_EQ(h.run([&] { return h.engine().reset(lease.id); }).result, "reset");
+    EXPECT_EQ(run_sql(h, lease, contents_sql), pristine);
+    EXPECT_NE(file_of("accounts"), accounts_file) << "a large table is truncated";
+    EXPECT_NE(file_of("orders"), orders_file) << "its referencing table goes along";
+    // The foreign key and the trigger hold, and the next reset knows the new files.
+    EXPECT_THROW(run_sql(h, lease, "INSERT INTO orders (account_id, total) VALUES (999, 1)"),
+                 pg::server_error);
+    run_sql(h, lease, workload_sql);
+    ASSERT_EQ(h.run([&] { return h.engine().reset(lease.id); }).result, "reset");
+    EXPECT_EQ(run_sql(h, lease, contents_sql), pristine);
+}
+
 }  // namespace
 }  // namespace pglease
