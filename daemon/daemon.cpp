@@ -68,18 +68,17 @@ int run_daemon(const settings& options) {
                 endpoints.push_back(embedded_endpoint(*cluster,
                                                       options.embedded_max_parallel_clones,
                                                       options.embedded_max_databases));
-            } else {
-                for (const auto& backend : options.backends) {
-                    endpoints.push_back(configured_endpoint(backend));
-                }
+            }
+            // What each template version holds, for resets in place, and generated passwords:
+            // beside the embedded cluster, else in the data directory.
+            const std::filesystem::path state_root =
+                cluster ? cluster->data_dir()
+                        : options.embedded.data_dir.value_or(std::filesystem::path(".pglease"));
+            for (const auto& backend : options.backends) {
+                endpoints.push_back(configured_endpoint(backend, state_root));
             }
             shard_config config = shard_config_from(options);
-            // What each template version holds, for resets in place: beside the embedded
-            // cluster, else in the data directory.
-            config.state_dir =
-                (cluster ? cluster->data_dir()
-                         : options.embedded.data_dir.value_or(std::filesystem::path(".pglease"))) /
-                "versions";
+            config.state_dir = state_root / "versions";
             broker engine(io.get_executor(), std::move(endpoints), config);
             http_metrics http_stats;
             const state_metrics state_stats(engine);

@@ -56,7 +56,7 @@ backend_endpoint embedded_endpoint(const embedded_cluster& cluster, int max_para
     return endpoint;
 }
 
-backend_endpoint configured_endpoint(const backend_settings& backend) {
+backend_endpoint configured_endpoint(const backend_settings& backend, const fs::path& state_dir) {
     backend_endpoint endpoint;
     endpoint.name = backend.name;
     endpoint.admin_conninfo = backend.url;
@@ -71,6 +71,12 @@ backend_endpoint configured_endpoint(const backend_settings& backend) {
     }
     endpoint.lease_role = backend.lease_role;
     endpoint.lease_password = backend.lease_password;
+    if (endpoint.lease_password.empty()) {
+        fs::create_directories(state_dir);
+        endpoint.lease_password =
+            stored_password(state_dir / ("lease-role-" + backend.name + ".password"));
+        endpoint.lease_password_generated = true;
+    }
     endpoint.max_parallel_clones = backend.max_parallel_clones;
     endpoint.max_databases = backend.max_databases;
     return endpoint;

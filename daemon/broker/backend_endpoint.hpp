@@ -35,6 +35,9 @@ backend_endpoint embedded_endpoint(const embedded_cluster& cluster, int max_para
                                    int max_databases);
 
 /// The endpoint of a configured backend; workers connect to the host and port of its URL.
-backend_endpoint configured_endpoint(const backend_settings& backend);
+/// Without a lease_password, one is generated once and kept in
+/// `state_dir` (lease-role-<backend>.password), and set on the lease role at each start.
+backend_endpoint configured_endpoint(const backend_settings& backend,
+                                     const std::filesystem::path& state_dir);
 
 }  // namespace pglease

@@ -125,12 +125,13 @@ std::string parse_error_detail(const json::parse_error& e) {
 
 class config_reader {
   public:
-    explicit config_reader(fs::path file)
-        : file_(std::move(file)), base_dir_(file_.parent_path()) {}
+    /// `source` names the document in messages; relative paths in it resolve against `base_dir`.
+    config_reader(std::string source, fs::path base_dir)
+        : source_(std::move(source)), base_dir_(std::move(base_dir)) {}
 
     /// Appends a problem at `key_path` ("" for the file as a whole).
     void problem(std::string_view key_path, std::string_view what) {
-        std::string message = file_.string() + ": ";
+        std::string message = source_ + ": ";
         if (!key_path.empty()) {
             message.append(key_path).append(": ");
         }
@@ -402,7 +403,7 @@ class config_reader {
         read_object(value, out, key_path, lease_keys);
     }
 
-    fs::path file_;
+    std::string source_;
     fs::path base_dir_;
     std::vector<std::string> problems_;
 };
@@ -410,7 +411,7 @@ class config_reader {
 }  // namespace
 
 std::vector<std::string> read_config_file(const fs::path& file, settings& s) {
-    config_reader reader(file);
+    config_reader reader(file.string(), file.parent_path());
     std::error_code ec;
     const auto status = fs::status(file, ec);
     if (status.type() == fs::file_type::not_found) {
@@ -431,7 +432,12 @@ std::vector<std::string> read_config_file(const fs::path& file, settings& s) {
                                std::error_code(errno, std::generic_category()).message());
         return reader.take_problems();
     }
-    const std::string text = content.str();
+    return read_config_text(content.str(), file.string(), file.parent_path(), s);
+}
+
+std::vector<std::string> read_config_text(const std::string& text, const std::string& source,
+                                          const fs::path& base_dir, settings& s) {
+    config_reader reader(source, base_dir);
     json root;
     try {
         root = json::parse(text);

@@ -14,6 +14,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A variable's value; unset and empty are the same (compose files export empty ones freely).
+std::string env_value(const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr ? std::string(value) : std::string();
+}
+
 /// Exit code for a wrong command line, environment or config file.
 constexpr int usage_error = 2;
 /// A clone is named prefix + template + "_" + a counter, and must fit PostgreSQL's 63 bytes.
@@ -31,7 +37,14 @@ constexpr const char* description =
 constexpr const char* footer =
     "Only the config file holds \"backends\" (PostgreSQL servers to use instead of the embedded "
     "cluster), \"templates\" (the databases to pool, by name) and \"defaults\" (the \"pool\" and "
-    "\"lease\" keys of templates that do not set them, and of client-initialized templates).";
+    "\"lease\" keys of templates that do not set them, and of client-initialized templates).\n\n"
+    "Without files: PGLEASE_CONFIG_JSON holds the whole config document instead of a file "
+    "(relative "
+    "paths resolve against the working directory); PGLEASE_BACKEND_URL names one backend (an admin "
+    "role with CREATEDB and CREATEROLE) that replaces the config's, with PGLEASE_LEASE_ROLE "
+    "(default pglease_worker) and PGLEASE_LEASE_PASSWORD. A backend without a lease_password gets "
+    "one generated and kept in the data directory (lease-role-<backend>.password), set on the "
+    "role at each start; PGLEASE_TOKEN is the API token.";
 
 std::string help_of(const setting& s, const settings& defaults) {
     std::string text(s.help);
@@ -122,9 +135,6 @@ void check_backends(const std::vector<backend_settings>& backends,
         if (b.lease_role.empty()) {
             problems.push_back(path + ".lease_role: required: the role workers connect as");
         }
-        if (b.lease_password.empty()) {
-            problems.push_back(path + ".lease_password: required: the password of lease_role");
-        }
     }
 }
 
@@ -184,10 +194,34 @@ std::variant<settings, int> parse_settings(const std::vector<std::string>& args,
         }
     };
     apply_overrides(false);
-    if (s.config_file) {
+    const std::string inline_config = env_value("PGLEASE_CONFIG_JSON");
+    if (s.config_file && !inline_config.empty()) {
+        problems.push_back(
+            "PGLEASE_CONFIG_JSON: a config file is given too (--config or PGLEASE_CONFIG): "
+            "give one of them");
+    } else if (s.config_file) {
         for (auto& p : read_config_file(*s.config_file, s)) {
             problems.push_back(std::move(p));
         }
+    } else if (!inline_config.empty()) {
+        for (auto& p : read_config_text(inline_config, "PGLEASE_CONFIG_JSON", working_dir, s)) {
+            problems.push_back(std::move(p));
+        }
+    }
+    // One backend from the environment alone (a CI service container gets no files): it
+    // replaces any in the config.
+    if (const std::string url = env_value("PGLEASE_BACKEND_URL"); !url.empty()) {
+        backend_settings backend;
+        backend.url = url;
+        if (const std::string role = env_value("PGLEASE_LEASE_ROLE"); !role.empty()) {
+            backend.lease_role = role;
+        }
+        backend.lease_password = env_value("PGLEASE_LEASE_PASSWORD");
+        s.backends = {backend};
+    } else if (!env_value("PGLEASE_LEASE_ROLE").empty() ||
+               !env_value("PGLEASE_LEASE_PASSWORD").empty()) {
+        problems.push_back(
+            "PGLEASE_LEASE_ROLE and PGLEASE_LEASE_PASSWORD go with PGLEASE_BACKEND_URL");
     }
     apply_overrides(true);
     // The token itself only ever comes from the environment: a flag would show it in ps.

@@ -19,12 +19,13 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::seconds;
 
-constexpr std::array<const char*, 13> all_variables{
-    "PGLEASE_TOKEN",        "PGLEASE_TOKEN_FILE",      "PGLEASE_CONFIG",
-    "PGLEASE_LISTEN",       "PGLEASE_PREFIX",          "PGLEASE_LOG_LEVEL",
-    "PGLEASE_DATA_DIR",     "PGLEASE_PG_PORT",         "PGLEASE_RUN_AS",
-    "PGLEASE_PG_BIN_DIR",   "PGLEASE_MAX_CONNECTIONS", "PGLEASE_MAX_PARALLEL_CLONES",
-    "PGLEASE_MAX_DATABASES"};
+constexpr std::array<const char*, 17> all_variables{
+    "PGLEASE_TOKEN",         "PGLEASE_TOKEN_FILE",      "PGLEASE_CONFIG",
+    "PGLEASE_LISTEN",        "PGLEASE_PREFIX",          "PGLEASE_LOG_LEVEL",
+    "PGLEASE_DATA_DIR",      "PGLEASE_PG_PORT",         "PGLEASE_RUN_AS",
+    "PGLEASE_PG_BIN_DIR",    "PGLEASE_MAX_CONNECTIONS", "PGLEASE_MAX_PARALLEL_CLONES",
+    "PGLEASE_MAX_DATABASES", "PGLEASE_CONFIG_JSON",     "PGLEASE_BACKEND_URL",
+    "PGLEASE_LEASE_ROLE",    "PGLEASE_LEASE_PASSWORD"};
 
 /// Clears every PGLEASE_* variable for the test's duration, so the caller's shell cannot leak in.
 class clean_environment {
@@ -386,8 +387,7 @@ TEST(settings, invalid_input_fails_with_the_key_path_and_the_problem) {
                  "data_dir, "
                  "pg_port, run_as, pg_bin_dir, max_connections, embedded, backends, defaults, "
                  "templates"}),
-        in_file(R"({"backends": [{"name": "main"}]})",
-                {"backends[0].url: required", "backends[0].lease_password: required"}),
+        in_file(R"({"backends": [{"name": "main"}]})", {"backends[0].url: required"}),
         in_file(R"({"backends": [{"name": "Main!", "url": "u", "lease_password": "p"}]})",
                 {R"(backends[0].name: "Main!" must match [a-z][a-z0-9_]{0,30})"}),
         in_file(R"({"embedded": {"max_databases": 0}})",
@@ -477,6 +477,58 @@ TEST(settings, the_token_comes_from_its_variable_or_the_first_line_of_a_file) {
     EXPECT_TRUE(contains(missing.err, "--token-file: cannot read a token")) << missing.err;
 }
 
+// A CI service container is given variables, not files.
+TEST(settings, the_environment_alone_configures_a_backend_or_the_whole_document) {
+    clean_environment env;
+    env.set("PGLEASE_BACKEND_URL", "postgresql://admin:pw@db:5432/postgres");
+    const auto url_only = parse({});
+    ASSERT_TRUE(url_only.ok()) << url_only.err;
+    ASSERT_EQ(url_only.value().backends.size(), 1u);
+    EXPECT_EQ(url_only.value().backends[0].name, "main");
+    EXPECT_EQ(url_only.value().backends[0].url, "postgresql://admin:pw@db:5432/postgres");
+    EXPECT_EQ(url_only.value().backends[0].lease_role, "pglease_worker");
+    EXPECT_EQ(url_only.value().backends[0].lease_password, "") << "generated at start";
+    env.set("PGLEASE_LEASE_ROLE", "ci_worker");
+    env.set("PGLEASE_LEASE_PASSWORD", "shared-by-the-pair");
+    const auto with_role = parse({});
+    ASSERT_TRUE(with_role.ok()) << with_role.err;
+    EXPECT_EQ(with_role.value().backends[0].lease_role, "ci_worker");
+    EXPECT_EQ(with_role.value().backends[0].lease_password, "shared-by-the-pair");
+    ::unsetenv("PGLEASE_BACKEND_URL");
+    const auto orphan = parse({});
+    ASSERT_FALSE(orphan.ok());
+    EXPECT_TRUE(contains(orphan.err, "go with PGLEASE_BACKEND_URL")) << orphan.err;
+    ::unsetenv("PGLEASE_LEASE_ROLE");
+    ::unsetenv("PGLEASE_LEASE_PASSWORD");
+
+    temp_dir dir;
+    dir.make_dir("migrations");
+    env.set("PGLEASE_CONFIG_JSON",
+            R"({"listen": "127.0.0.1:7500", "templates": {"app": {"migrations": "migrations"}},
+                "backends": [{"url": "host=db user=admin"}]})");
+    const fs::path before = fs::current_path();
+    fs::current_path(dir.path());
+    const auto inline_json = parse({});
+    fs::current_path(before);
+    ASSERT_TRUE(inline_json.ok()) << inline_json.err;
+    EXPECT_EQ(inline_json.value().listen, "127.0.0.1:7500");
+    ASSERT_EQ(inline_json.value().templates.count("app"), 1u);
+    EXPECT_EQ(fs::weakly_canonical(inline_json.value().templates.at("app").migrations),
+              fs::weakly_canonical(dir.path() / "migrations"));
+    EXPECT_EQ(inline_json.value().backends.at(0).lease_password, "");
+
+    env.set("PGLEASE_CONFIG_JSON", R"({"listen": )");
+    const auto broken = parse({});
+    ASSERT_FALSE(broken.ok());
+    EXPECT_TRUE(contains(broken.err, "pgleased: PGLEASE_CONFIG_JSON: invalid JSON")) << broken.err;
+
+    env.set("PGLEASE_CONFIG_JSON", "{}");
+    const fs::path file = dir.write("pglease.json", "{}");
+    const auto both = parse({"--config", file.string()});
+    ASSERT_FALSE(both.ok());
+    EXPECT_TRUE(contains(both.err, "give one of them")) << both.err;
+}
+
 TEST(settings, help_documents_every_flag_its_variable_and_the_precedence) {
     clean_environment env;
     const auto p = parse({"--help"});
@@ -488,7 +540,13 @@ TEST(settings, help_documents_every_flag_its_variable_and_the_precedence) {
         EXPECT_TRUE(contains(p.out, flag)) << "help does not mention " << flag;
     }
     for (const char* variable : all_variables) {
-        EXPECT_TRUE(contains(p.out, std::string("Env: ") + variable))
+        // The variables without a flag of their own are explained in the footer.
+        const bool flagless = std::string_view(variable) == "PGLEASE_CONFIG_JSON" ||
+                              std::string_view(variable) == "PGLEASE_BACKEND_URL" ||
+                              std::string_view(variable) == "PGLEASE_LEASE_ROLE" ||
+                              std::string_view(variable) == "PGLEASE_LEASE_PASSWORD";
+        EXPECT_TRUE(
+            contains(p.out, flagless ? std::string(variable) : std::string("Env: ") + variable))
             << "help does not mention " << variable;
     }
     const char* precedence =
