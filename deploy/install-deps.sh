@@ -14,6 +14,8 @@ packages=(
   # tests/e2e/openapi_conformance.py and the OpenAPI schema validator it drives; psycopg2 for the
   # Python tests that talk to PostgreSQL themselves (tests/e2e, tests/chaos)
   python3 python3-jsonschema python3-yaml python3-psycopg2 nodejs
+  # client/python/e2e: the package is tested from a fresh virtualenv
+  python3-venv
   # tests/e2e/observability_e2e.py: a real Prometheus and promtool (the service is not started)
   prometheus
 )
@@ -58,3 +60,9 @@ if ! cmp -s "$openapi_dir/package-lock.json" "$openapi_dir/node_modules/.pglease
   npm ci --prefix "$openapi_dir" --no-audit --no-fund --loglevel=error
   cp "$openapi_dir/package-lock.json" "$openapi_dir/node_modules/.pglease-installed-lock"
 fi
+
+# The pinned packages of the language clients' e2e tests, into ~/.cache/pglease-e2e
+# (PGLEASE_E2E_CACHE); each is skipped while its cache already holds what its lock files name.
+root_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+/usr/bin/python3 "$root_dir/client/python/e2e/run" --fetch-only
+node "$root_dir/client/js/e2e/run" --fetch-only
