@@ -165,6 +165,11 @@ asio::awaitable<void> backend_shard::take_lock() {
     for (;;) {
         if (!lock_connection_ || !lock_connection_->usable()) {
             lock_connection_ = co_await pg::connection::connect(endpoint_.admin_conninfo, 10s);
+            // A broker whose machine vanishes must free the lock within seconds, not after the
+            // server's keepalive defaults (hours): the server probes this session's client.
+            co_await lock_connection_->exec(
+                "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
+                "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000");
         }
         // One broker per backend and prefix: the lock lives as long as this session.
         auto taken = co_await lock_connection_->query(

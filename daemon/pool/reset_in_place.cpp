@@ -74,7 +74,9 @@ void reset_in_place::recycle(template_pool& pool, clone& c, recycle_cause cause)
         return;
     }
     if (!resets(pool)) {
-        metrics_.of(pool.template_name()).recloned("unavailable");
+        // No reset on this backend, or no record of this version's rows here (it was built by
+        // another broker, whose data directory has them).
+        metrics_.of(pool.template_name()).recloned(available_ ? "snapshot" : "unavailable");
         fallback_.recycle(pool, c, cause);
         return;
     }
@@ -191,6 +193,9 @@ asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, cl
         refresh_outcome outcome = co_await fallback_.refresh(pool, c, lease);
         if (!wants_reset) {
             outcome.reason = "the template recycles by reclone";
+        } else if (had_baseline && available_) {
+            metrics_.of(template_name).recloned("snapshot");
+            outcome.reason = "this broker has no record of the version's rows (another built it)";
         } else if (had_baseline) {
             metrics_.of(template_name).recloned("unavailable");
             outcome.reason = "reset in place is unavailable on backend " + endpoint_.name;
