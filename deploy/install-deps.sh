@@ -14,8 +14,11 @@ packages=(
   # tests/e2e/openapi_conformance.py and the OpenAPI schema validator it drives; psycopg2 for the
   # Python tests that talk to PostgreSQL themselves (tests/e2e, tests/chaos)
   python3 python3-jsonschema python3-yaml python3-psycopg2 nodejs
-  # client/python/e2e: the package is tested from a fresh virtualenv
+  # client/python/e2e, deploy/kubernetes/test: tools in fresh virtualenvs
   python3-venv
+  # deploy/container/test: the image built offline (mmdebstrap from Debian's archive), run by root
+  # podman; deploy/systemd/test: systemd-analyze
+  podman mmdebstrap systemd
   # tests/e2e/observability_e2e.py: a real Prometheus and promtool (the service is not started)
   prometheus
 )
