@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "pg/connection.hpp"
+#include "pg/connection_pool.hpp"
 #include "pg/pg_error.hpp"
 
 namespace pglease {
@@ -241,7 +242,7 @@ std::vector<std::uint32_t> truncate_closure(const version_snapshot& snapshot,
     return ordered;
 }
 
-asio::awaitable<reset_result> reset_clone(pg::connection& maintenance, pg::connection& clone,
+asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance, pg::connection& clone,
                                           const version_snapshot& snapshot, std::string database,
                                           reset_baseline baseline, reset_plan plan) {
     reset_result result;
@@ -256,14 +257,15 @@ asio::awaitable<reset_result> reset_clone(pg::connection& maintenance, pg::conne
     std::string first;
     if (plan.marker) {
         first = "BEGIN; SET LOCAL synchronous_commit TO local; COMMENT ON DATABASE " +
-                maintenance.quote_identifier(database) + " IS " +
-                maintenance.quote_literal(*plan.marker) + "; COMMIT; ";
+                clone.quote_identifier(database) + " IS " + clone.quote_literal(*plan.marker) +
+                "; COMMIT; ";
     }
-    first +=
-        changes_sql(maintenance, database, baseline, max_wal_bytes, plan.busy_check, plan.keep_pid);
+    first += changes_sql(clone, database, baseline, max_wal_bytes, plan.busy_check, plan.keep_pid);
     pg::result state;
     try {
-        state = co_await maintenance.exec(std::move(first));
+        // Held for this round trip alone: resets of other clones take turns on the pool.
+        auto reader = co_await maintenance.acquire();
+        state = co_await reader->exec(std::move(first));
     } catch (const pg::pg_error& e) {
         if (e.sqlstate() != wal_removed) {
             throw;

@@ -21,7 +21,8 @@ namespace pglease {
 
 namespace pg {
 class connection;
-}
+class connection_pool;
+}  // namespace pg
 
 /// A WAL record's mark on one file node of the clone's database.
 struct wal_change {
@@ -84,12 +85,13 @@ struct reset_result {
 };
 
 /// Brings clone `database` back to `snapshot` in place: reads what was
-/// touched since `baseline` (the WAL over `maintenance`, a connection to the database where
-/// pg_walinspect is installed; the catalog over `clone`, an admin connection to the clone),
-/// then empties and reloads those tables and sets those sequences back in one transaction.
-/// Needs a superuser admin. Throws pg::pg_error when the server fails it midway (the clone is
-/// then to be cloned again).
-boost::asio::awaitable<reset_result> reset_clone(pg::connection& maintenance, pg::connection& clone,
+/// touched since `baseline` (the WAL over a connection of `maintenance`, to the database where
+/// pg_walinspect is installed, held for one round trip; the catalog over `clone`, an admin
+/// connection to the clone), then empties and reloads those tables and sets those sequences back in
+/// one transaction. Needs a superuser admin. Throws pg::pg_error when the server fails it midway
+/// (the clone is then to be cloned again).
+boost::asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance,
+                                                 pg::connection& clone,
                                                  const version_snapshot& snapshot,
                                                  std::string database, reset_baseline baseline,
                                                  reset_plan plan);

@@ -1,5 +1,9 @@
 #include "pool/reset_in_place.hpp"
 
+#include <algorithm>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "broker/broker_error.hpp"
@@ -106,6 +110,25 @@ void reset_in_place::fall_back(template_pool& pool, const std::string& name,
     }
 }
 
+asio::awaitable<void> reset_in_place::take_turn() {
+    while (turns_taken_ >= std::max(1, endpoint_.max_parallel_clones)) {
+        auto wake =
+            std::make_shared<asio::steady_timer>(executor_, asio::steady_timer::time_point::max());
+        turn_waiters_.push_back(wake);
+        boost::system::error_code ignored;
+        co_await wake->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    ++turns_taken_;
+}
+
+reset_in_place::turn_done::~turn_done() {
+    --owner.turns_taken_;
+    if (!owner.turn_waiters_.empty()) {
+        owner.turn_waiters_.front()->cancel();
+        owner.turn_waiters_.pop_front();
+    }
+}
+
 asio::awaitable<void> reset_in_place::reset_released(template_pool& pool, std::string name) {
     const auto generation = life_.generation;
     const auto started = steady::now();
@@ -130,7 +153,13 @@ asio::awaitable<void> reset_in_place::reset_released(template_pool& pool, std::s
             code = "sessions";
             why = "a session would not end";
         } else {
-            auto maintenance = co_await maintenance_.acquire();
+            // Each reset of a released clone holds an admin session on it: a few at once, like
+            // the clones a backend runs at once.
+            co_await take_turn();
+            const turn_done done{*this};
+            if (generation != life_.generation) {
+                co_return;
+            }
             auto conn = co_await pg::connection::connect(
                 pg::with_database(endpoint_.admin_conninfo, name), 10s);
             reset_plan plan;
@@ -139,7 +168,7 @@ asio::awaitable<void> reset_in_place::reset_released(template_pool& pool, std::s
                 clean.baseline = fresh;
                 return encode_catalog_comment(clean);
             };
-            const reset_result result = co_await reset_clone(*maintenance, conn, *snapshot, name,
+            const reset_result result = co_await reset_clone(maintenance_, conn, *snapshot, name,
                                                              baseline, std::move(plan));
             if (result.in_place) {
                 next = result.baseline;
@@ -211,7 +240,6 @@ asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, cl
     leased.lease = lease;
     reset_result result;
     {
-        auto maintenance = co_await maintenance_.acquire();
         pg::connection& conn = held_[name];
         if (!conn.usable()) {
             conn = co_await pg::connection::connect(
@@ -233,7 +261,7 @@ asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, cl
             return encode_catalog_comment(clean);
         };
         try {
-            result = co_await reset_clone(*maintenance, conn, *snapshot, name, baseline,
+            result = co_await reset_clone(maintenance_, conn, *snapshot, name, baseline,
                                           std::move(plan));
         } catch (const pg::pg_error& e) {
             result.in_place = false;

@@ -7,12 +7,15 @@
 // this backend can reset at all (a superuser admin, pg_walinspect).
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "broker/backend_endpoint.hpp"
 #include "broker/backend_life.hpp"
@@ -58,6 +61,16 @@ class reset_in_place final : public recycler {
     /// recorded, and this backend can.
     bool resets(const template_pool& pool) const;
     boost::asio::awaitable<void> reset_released(template_pool& pool, std::string name);
+    /// Waits until fewer than the backend's max_parallel_clones released resets run; the
+    /// caller runs until its turn_done goes.
+    boost::asio::awaitable<void> take_turn();
+    struct turn_done {
+        explicit turn_done(reset_in_place& taker) : owner(taker) {}
+        reset_in_place& owner;
+        turn_done(const turn_done&) = delete;
+        turn_done& operator=(const turn_done&) = delete;
+        ~turn_done();
+    };
     void fall_back(template_pool& pool, const std::string& name, const std::string& code,
                    const std::string& why);
 
@@ -73,6 +86,8 @@ class reset_in_place final : public recycler {
     hooks hooks_;
     bool available_ = false;
     std::map<std::string, pg::connection> held_;
+    int turns_taken_ = 0;
+    std::deque<std::shared_ptr<boost::asio::steady_timer>> turn_waiters_;
 };
 
 }  // namespace pglease

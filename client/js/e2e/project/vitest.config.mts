@@ -6,5 +6,8 @@ export default defineConfig({
     include: ["vitest/**/*.test.ts"],
     pool: "forks",
     maxWorkers: 4,
+    // CI runs this beside other suites on 2 cores, against a sanitizer build of pgleased.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
   },
 });
