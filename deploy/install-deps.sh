@@ -14,8 +14,9 @@ packages=(
   # tests/e2e/openapi_conformance.py and the OpenAPI schema validator it drives; psycopg2 for the
   # Python tests that talk to PostgreSQL themselves (tests/e2e, tests/chaos)
   python3 python3-jsonschema python3-yaml python3-psycopg2 nodejs
-  # client/python/e2e, deploy/kubernetes/test: tools in fresh virtualenvs
-  python3-venv
+  # client/python/e2e, deploy/kubernetes/test: tools in fresh virtualenvs; client/rust/e2e downloads
+  # the pinned cargo-nextest wheel with pip
+  python3-venv python3-pip
   # deploy/container/test: the image built offline (mmdebstrap from Debian's archive), run by root
   # podman; deploy/systemd/test: systemd-analyze
   podman mmdebstrap systemd
@@ -69,3 +70,7 @@ fi
 root_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 /usr/bin/python3 "$root_dir/client/python/e2e/run" --fetch-only
 node "$root_dir/client/js/e2e/run" --fetch-only
+# The Rust and Go clients' CTest runs are offline: cargo-nextest (prebuilt, from PyPI), the crates
+# Cargo.lock pins and the modules go.sum pins. Needs the machine's cargo (rustup) and go.
+/usr/bin/python3 "$root_dir/client/rust/e2e/run" --fetch-only
+/usr/bin/python3 "$root_dir/client/go/e2e/run" --fetch-only

@@ -1,0 +1,3 @@
+module github.com/pglease/pglease/client/go
+
+go 1.22
