@@ -131,7 +131,8 @@ reset_in_place::turn_done::~turn_done() {
 
 asio::awaitable<void> reset_in_place::reset_released(template_pool& pool, std::string name) {
     const auto generation = life_.generation;
-    const auto started = steady::now();
+    // From its turn on, like a clone's time: the wait for sessions and for a turn is left out.
+    auto started = steady::now();
     // Read now: the pool outlives this task only while the generation holds.
     const std::string template_name = pool.template_name();
     const std::string fingerprint = pool.fingerprint();
@@ -157,6 +158,7 @@ asio::awaitable<void> reset_in_place::reset_released(template_pool& pool, std::s
             // the clones a backend runs at once.
             co_await take_turn();
             const turn_done done{*this};
+            started = steady::now();
             if (generation != life_.generation) {
                 co_return;
             }
