@@ -155,6 +155,7 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
     record.expires_at = record.acquired_at + ttl;
     catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
     comment.lease = record;
+    comment.baseline = c.baseline;        // a restart must still know where its next reset starts
     const std::string database = c.name;  // c may be gone once an await returns
     if (c.sessions_signaled) {
         // The sessions of its last lease were signaled at its release: nobody may still be

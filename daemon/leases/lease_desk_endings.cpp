@@ -39,6 +39,7 @@ asio::awaitable<lease_info> lease_desk::renew(std::string key,
     catalog_comment comment =
         clone_comment(lease->pool->template_name(), lease->pool->fingerprint(), std::nullopt);
     comment.lease = lease->record;
+    comment.baseline = lease->db->baseline;
     const std::string database = lease->db->name;
     const lease_info info = describe(*lease);
     try {
@@ -112,10 +113,11 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
         // clone is leased first, so by then they mostly are.
         std::string problem;
         bool had_sessions = false;
+        catalog_comment idle =
+            clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
+        idle.baseline = c.baseline;
         try {
-            had_sessions = co_await catalog_.write(
-                database, clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt),
-                true);
+            had_sessions = co_await catalog_.write(database, std::move(idle), true);
         } catch (const pg::pg_error& e) {
             problem = e.what();
         }

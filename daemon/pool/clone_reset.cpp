@@ -38,6 +38,9 @@ FROM unnest($1::oid[]) n LEFT JOIN LATERAL pg_filenode_relation(0, n) r ON true
 UNION ALL
 SELECT 'f', c.oid::text, pg_relation_filenode(c.oid)::text, '' FROM pg_class c
 WHERE c.oid = ANY($2::oid[])
+UNION ALL
+SELECT DISTINCT 't', t.tgrelid::text, '0', '' FROM pg_trigger t
+WHERE t.tgrelid = ANY($2::oid[]) AND NOT t.tgisinternal AND t.tgenabled IN ('R', 'A')
 )sql";
 
 std::uint32_t oid_of(std::string_view text) {
@@ -76,12 +79,14 @@ std::string changes_sql(const pg::connection& conn, const std::string& database,
         check_busy ? "(SELECT coalesce(string_agg('pid ' || a.pid || ' (' || "
                      "coalesce(a.state, 'starting') || ')', ', ' ORDER BY a.pid), '') "
                      "FROM pg_stat_get_activity(NULL) a WHERE a.datid = me.oid "
+                     "AND a.backend_type = 'client backend' "
                      "AND a.pid <> pg_backend_pid() AND a.pid <> " +
                          std::to_string(keep_pid) + " AND a.state IS DISTINCT FROM 'idle')"
                    : std::string("''");
     return R"sql(
 WITH upto AS (SELECT pg_current_wal_flush_lsn() AS lsn),
-     me AS (SELECT oid, datallowconn AND NOT datistemplate AS plain FROM pg_database
+     me AS (SELECT oid, datallowconn AND NOT datistemplate AND datconnlimit = -1
+                        AND datacl IS NULL AS plain FROM pg_database
             WHERE datname = )sql" +
            name + R"sql()
 SELECT (SELECT count(*) FROM pg_prepared_xacts WHERE database = )sql" +
@@ -290,7 +295,8 @@ asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance, pg::
         co_return refuse("prepared", "a prepared transaction is left on it");
     }
     if (state.value(0, 1) != "0" || state.value(0, 2) != "t") {
-        co_return refuse("settings", "the database's own settings changed");
+        co_return refuse("settings",
+                         "the database's own settings, connection limit or privileges changed");
     }
     const std::string upto(state.value(0, 3));
     const auto changes = parse_changes(std::string(state.value(0, 4)));
@@ -310,7 +316,13 @@ asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance, pg::
     // Relations a DELETE could empty cheaply, and those it could not.
     std::set<std::uint32_t> small;
     std::set<std::uint32_t> large;
+    // Tables with triggers that fire even in replica mode: a reload would fire them.
+    std::set<std::uint32_t> firing;
     for (std::size_t row = 0; row < catalog.rows(); ++row) {
+        if (catalog.value(row, 0) == "t") {
+            firing.insert(oid_of(catalog.value(row, 1)));
+            continue;
+        }
         const bool node_row = catalog.value(row, 0) == "n";
         auto& into = node_row ? relation_of : current_nodes;
         const auto relation = oid_of(catalog.value(row, 2));
@@ -378,6 +390,13 @@ asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance, pg::
             tables.push_back(table.oid);
         }
     }
+    for (const auto oid : tables) {
+        if (firing.contains(oid)) {
+            co_return refuse("triggers", "a trigger of " + snapshot.table(oid)->name +
+                                             " fires even in replica mode (ENABLE ALWAYS or "
+                                             "REPLICA): reloading its rows would fire it");
+        }
+    }
     // One transaction. Rows go back as they were, without firing triggers or foreign key
     // checks (the template's rows passed them when they were written). The comment that says
     // the clone is clean commits with it.
@@ -385,14 +404,26 @@ asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance, pg::
         "BEGIN; SET LOCAL session_replication_role = replica; SET LOCAL lock_timeout = '5s'; "
         "SET LOCAL synchronous_commit TO local; ";
     if (!truncated.empty()) {
+        // ONLY: a table's inheritance children are tables of their own here.
         std::string names;
         for (const auto oid : truncated) {
-            names += (names.empty() ? "" : ", ") + snapshot.table(oid)->name;
+            names += (names.empty() ? "ONLY " : ", ONLY ") + snapshot.table(oid)->name;
+        }
+        // A partitioned table whose foreign key points at one of them must be named too (its
+        // partitions, which hold the rows, are among them already).
+        auto parents = co_await clone.query(
+            "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+            "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE k.contype = 'f' AND c.relkind = 'p' AND k.confrelid = ANY($1::oid[])",
+            oid_array(truncated));
+        for (std::size_t row = 0; row < parents.rows(); ++row) {
+            names += ", " + std::string(parents.value(row, 0));
         }
         begin += "TRUNCATE " + names + "; ";
     }
     for (const auto oid : deleted) {
-        begin += "DELETE FROM " + snapshot.table(oid)->name + "; ";
+        begin += "DELETE FROM ONLY " + snapshot.table(oid)->name + "; ";
     }
     begin += "SELECT pg_current_xact_id()::text";
     try {

@@ -160,9 +160,9 @@ asio::awaitable<version_snapshot> take_snapshot(pg::connection& conn, fs::path d
             const auto sink = [&](std::string_view chunk) {
                 out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
             };
-            t.rows = co_await conn.copy_out(
-                "COPY (SELECT " + t.columns + " FROM " + t.name + ") TO STDOUT (FORMAT binary)",
-                sink, copy_timeout);
+            t.rows = co_await conn.copy_out("COPY (SELECT " + t.columns + " FROM ONLY " + t.name +
+                                                ") TO STDOUT (FORMAT binary)",
+                                            sink, copy_timeout);
             out.close();
             if (!out) {
                 throw std::runtime_error("cannot write " + file.string());

@@ -68,6 +68,24 @@ def http_request(port, method, path, body=None, headers=None, timeout=75, conn=N
             conn.close()
 
 
+METRIC_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
+METRIC_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_samples(port, timeout=30):
+    """GET /metrics as {(name, frozenset of (label, value)): value}."""
+    response = http_request(port, "GET", "/metrics", timeout=timeout)
+    if response.status != 200:
+        raise RuntimeError(f"GET /metrics answered {response.status}")
+    samples = {}
+    for line in response.body.decode().splitlines():
+        match = METRIC_SAMPLE.match(line)
+        if match and not line.startswith("#"):
+            labels = frozenset(METRIC_LABEL.findall(match.group(3) or ""))
+            samples[(match.group(1), labels)] = float(match.group(4))
+    return samples
+
+
 def raw_exchange(port, data, timeout=30):
     """Sends raw bytes, then reads one HTTP response; returns (Response or None, closed after)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -91,7 +109,8 @@ def raw_exchange(port, data, timeout=30):
 class Daemon:
     """pgleased on an embedded cluster in data_dir, listening on a free loopback port."""
 
-    def __init__(self, binary, name, log_path, data_dir, config=None, env=None, extra_args=()):
+    def __init__(self, binary, name, log_path, data_dir, config=None, env=None, extra_args=(),
+                 cwd=None):
         self.name = name
         self.log_path = log_path
         self.data_dir = Path(data_dir)
@@ -104,7 +123,7 @@ class Daemon:
         clean.update(env or {})
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
-                                        stderr=subprocess.STDOUT, env=clean)
+                                        stderr=subprocess.STDOUT, env=clean, cwd=cwd)
         self.port = None
 
     def log_tail(self, lines=25):
@@ -125,6 +144,11 @@ class Daemon:
                 return False
             time.sleep(0.1)
         return False
+
+    def embedded_socket(self):
+        """(unix socket directory, port) of the embedded cluster, where the OS user may log in as
+        the superuser postgres."""
+        return self.data_dir / "run", int((self.data_dir / "port").read_text().strip())
 
     def stop(self, timeout=60):
         """SIGTERM; the exit status, or None when it had to be killed."""
