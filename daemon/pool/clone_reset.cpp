@@ -36,7 +36,7 @@ SELECT 'n', n::text, coalesce(r::oid, 0)::text,
 FROM unnest($1::oid[]) n LEFT JOIN LATERAL pg_filenode_relation(0, n) r ON true
      LEFT JOIN pg_class c ON c.oid = r
 UNION ALL
-SELECT 'f', c.oid::text, pg_relation_filenode(c.oid)::text, '' FROM pg_class c
+SELECT 'f', c.oid::text, pg_relation_filenode(c.oid)::text, c.reltablespace::text FROM pg_class c
 WHERE c.oid = ANY($2::oid[])
 UNION ALL
 SELECT DISTINCT 't', t.tgrelid::text, '0', '' FROM pg_trigger t
@@ -324,6 +324,13 @@ asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance, pg::
             continue;
         }
         const bool node_row = catalog.value(row, 0) == "n";
+        if (!node_row && catalog.value(row, 3) != "0") {
+            // The WAL names its file nodes under that tablespace, which the reading above
+            // does not map back to relations.
+            co_return refuse("catalog",
+                             "a relation of the template lives in a tablespace of "
+                             "its own");
+        }
         auto& into = node_row ? relation_of : current_nodes;
         const auto relation = oid_of(catalog.value(row, 2));
         into[oid_of(catalog.value(row, 1))] = relation;

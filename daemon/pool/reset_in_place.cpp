@@ -242,7 +242,12 @@ asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, cl
     leased.lease = lease;
     reset_result result;
     {
-        pg::connection& conn = held_[name];
+        // Taken out of the map while in use: forgetting the backend clears the map meanwhile.
+        pg::connection conn;
+        if (auto kept = held_.find(name); kept != held_.end()) {
+            conn = std::move(kept->second);
+            held_.erase(kept);
+        }
         if (!conn.usable()) {
             conn = co_await pg::connection::connect(
                 pg::with_database(endpoint_.admin_conninfo, name), 10s);
@@ -269,6 +274,9 @@ asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, cl
             result.in_place = false;
             result.code = "error";
             result.reason = e.what();
+        }
+        if (generation == life_.generation && conn.usable()) {
+            held_[name] = std::move(conn);
         }
         if (!result.busy.empty()) {
             catalog_comment unchanged = leased;
