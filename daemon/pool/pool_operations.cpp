@@ -11,6 +11,7 @@
 #include "logging.hpp"
 #include "pg/connection_pool.hpp"
 #include "pg/pg_error.hpp"
+#include "pool/clone_database.hpp"
 #include "pool/database_names.hpp"
 #include "pool/drop_database.hpp"
 #include "pool/refill_rule.hpp"
@@ -201,17 +202,9 @@ asio::awaitable<void> pool_operations::create_clone(template_pool& pool) {
     bool name_taken = false;
     try {
         auto conn = co_await connections_.acquire();
-        co_await conn->exec("CREATE DATABASE " + conn->quote_identifier(name) + " OWNER " +
-                                conn->quote_identifier(owner) + " TEMPLATE " +
-                                conn->quote_identifier(source) + " STRATEGY " + strategy,
-                            database_operation_timeout);
-        // Where its first reset in place reads the WAL from: nothing before is a lease's.
-        auto lsn = co_await conn->exec("SELECT pg_current_wal_insert_lsn()::text");
-        reset_baseline fresh;
-        fresh.lsn = lsn.value(0, 0);
-        comment.baseline = std::move(fresh);
-        co_await conn->exec("COMMENT ON DATABASE " + conn->quote_identifier(name) + " IS " +
-                            conn->quote_literal(encode_catalog_comment(comment)));
+        // Built outside the co_await expression: GCC 12 miscompiles braced lists there.
+        const clone_spec spec{name, owner, source, strategy};
+        comment.baseline = co_await clone_database(*conn, spec, comment);
     } catch (const pg::duplicate_object_error& e) {
         failure = e.what();
         name_taken = true;

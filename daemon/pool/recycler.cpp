@@ -2,6 +2,7 @@
 
 #include "broker/backend_endpoint.hpp"
 #include "pg/connection_pool.hpp"
+#include "pool/clone_database.hpp"
 #include "pool/drop_database.hpp"
 #include "pool/pool_operations.hpp"
 #include "templates/template_set.hpp"
@@ -26,18 +27,11 @@ boost::asio::awaitable<refresh_outcome> reclone::refresh(template_pool& pool, cl
     catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
     comment.lease = std::move(lease);
     auto conn = co_await connections_.acquire();
-    const std::string quoted = conn->quote_identifier(name);
-    co_await conn->exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)",
+    co_await conn->exec("DROP DATABASE IF EXISTS " + conn->quote_identifier(name) + " WITH (FORCE)",
                         database_operation_timeout);
-    co_await conn->exec("CREATE DATABASE " + quoted + " OWNER " + conn->quote_identifier(owner) +
-                            " TEMPLATE " + conn->quote_identifier(source) + " STRATEGY " + strategy,
-                        database_operation_timeout);
-    auto lsn = co_await conn->exec("SELECT pg_current_wal_insert_lsn()::text");
-    reset_baseline fresh;
-    fresh.lsn = lsn.value(0, 0);
-    comment.baseline = std::move(fresh);
-    co_await conn->exec("COMMENT ON DATABASE " + quoted + " IS " +
-                        conn->quote_literal(encode_catalog_comment(comment)));
+    // Built outside the co_await expression: GCC 12 miscompiles braced lists there.
+    const clone_spec spec{name, owner, source, strategy};
+    comment.baseline = co_await clone_database(*conn, spec, comment);
     if (clone* same = pool.find(name)) {
         same->baseline = comment.baseline;
     }

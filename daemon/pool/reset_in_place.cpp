@@ -58,10 +58,23 @@ void reset_in_place::set_available(bool available, const std::string& why_not) {
     available_ = available;
 }
 
-bool reset_in_place::resets(const template_pool& pool) const {
+bool reset_in_place::wanted(const template_pool& pool) const {
     const template_entry* entry = templates_.find(pool.template_name());
-    return available_ && pool.snapshot() && entry != nullptr && entry->settings &&
-           entry->settings->pool.recycle == "reset";
+    return entry != nullptr && entry->settings && entry->settings->pool.recycle == "reset";
+}
+
+std::optional<std::string> reset_in_place::cannot_reset(const template_pool& pool,
+                                                        const clone& c) const {
+    if (!available_) {
+        return "unavailable";
+    }
+    if (!pool.snapshot()) {
+        return "snapshot";  // this version was built by another broker, whose data dir has it
+    }
+    if (!c.baseline) {
+        return "baseline";
+    }
+    return std::nullopt;
 }
 
 void reset_in_place::release_connection(const std::string& name) {
@@ -70,29 +83,19 @@ void reset_in_place::release_connection(const std::string& name) {
 
 void reset_in_place::recycle(template_pool& pool, clone& c, recycle_cause cause) {
     release_connection(c.name);
-    const template_entry* entry = templates_.find(pool.template_name());
-    const bool wants_reset =
-        entry != nullptr && entry->settings && entry->settings->pool.recycle == "reset";
-    if (!wants_reset || pool.current_phase() == template_pool::phase::draining) {
+    if (!wanted(pool) || pool.current_phase() == template_pool::phase::draining) {
         fallback_.recycle(pool, c, cause);  // not counted: no reset was asked for
         return;
     }
-    if (!resets(pool)) {
-        // No reset on this backend, or no record of this version's rows here (it was built by
-        // another broker, whose data directory has them).
-        metrics_.of(pool.template_name()).recloned(available_ ? "snapshot" : "unavailable");
-        fallback_.recycle(pool, c, cause);
-        return;
+    // Its holder may still connect with the DSN it was given (unattended): cloned again.
+    std::optional<std::string> code = cannot_reset(pool, c);
+    if (!code && cause == recycle_cause::unattended) {
+        code = "unattended";
     }
-    if (cause == recycle_cause::unattended) {
-        metrics_.of(pool.template_name()).recloned("unattended");
-        spdlog::debug("template={} db={} its holder may still connect; cloning it again",
-                      pool.template_name(), c.name);
-        fallback_.recycle(pool, c, cause);
-        return;
-    }
-    if (!c.baseline) {
-        metrics_.of(pool.template_name()).recloned("baseline");
+    if (code) {
+        metrics_.of(pool.template_name()).recloned(*code);
+        spdlog::debug("template={} db={} cloned again rather than reset ({})", pool.template_name(),
+                      c.name, *code);
         fallback_.recycle(pool, c, cause);
         return;
     }
@@ -215,25 +218,19 @@ asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, cl
     const auto started = steady::now();
     const std::string name = c.name;
     const std::string template_name = pool.template_name();
-    if (!resets(pool) || !c.baseline) {
+    const bool wants = wanted(pool);
+    if (const auto code = cannot_reset(pool, c); !wants || code) {
         release_connection(name);
-        const template_entry* entry = templates_.find(template_name);
-        const bool wants_reset =
-            entry != nullptr && entry->settings && entry->settings->pool.recycle == "reset";
-        const bool had_baseline = c.baseline.has_value();
-        refresh_outcome outcome = co_await fallback_.refresh(pool, c, lease);
-        if (!wants_reset) {
-            outcome.reason = "the template recycles by reclone";
-        } else if (had_baseline && available_) {
-            metrics_.of(template_name).recloned("snapshot");
-            outcome.reason = "this broker has no record of the version's rows (another built it)";
-        } else if (had_baseline) {
-            metrics_.of(template_name).recloned("unavailable");
-            outcome.reason = "reset in place is unavailable on backend " + endpoint_.name;
-        } else {
-            metrics_.of(template_name).recloned("baseline");
-            outcome.reason = "the database has no reset baseline";
+        if (wants) {
+            metrics_.of(template_name).recloned(*code);
         }
+        refresh_outcome outcome = co_await fallback_.refresh(pool, c, lease);
+        outcome.reason = !wants ? "the template recycles by reclone"
+                         : *code == "unavailable"
+                             ? "reset in place is unavailable on backend " + endpoint_.name
+                         : *code == "snapshot"
+                             ? "this broker has no record of the version's rows (another built it)"
+                             : "the database has no reset baseline";
         co_return outcome;
     }
     const std::shared_ptr<const version_snapshot> snapshot = pool.snapshot();

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -57,9 +58,12 @@ class reset_in_place final : public recycler {
     void forget() noexcept { held_.clear(); }
 
   private:
-    /// True when `pool`'s version resets in place: its template wants it, its snapshot was
-    /// recorded, and this backend can.
-    bool resets(const template_pool& pool) const;
+    /// True when `pool`'s template asks for reset in place (pool.recycle "reset").
+    bool wanted(const template_pool& pool) const;
+    /// Why clone `c` of `pool` cannot be reset in place now, in a word (a metric's label):
+    /// unavailable (this backend cannot), snapshot (no record of the version's rows here),
+    /// baseline (the clone has none); nothing when it can.
+    std::optional<std::string> cannot_reset(const template_pool& pool, const clone& c) const;
     boost::asio::awaitable<void> reset_released(template_pool& pool, std::string name);
     /// Waits until fewer than the backend's max_parallel_clones released resets run; the
     /// caller runs until its turn_done goes.
