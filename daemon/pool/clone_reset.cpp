@@ -447,14 +447,17 @@ asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance, pg::
                 "COPY " + table.name + " (" + table.columns + ") FROM STDIN (FORMAT binary)",
                 source, restore_timeout);
         }
+        // setval alone is not undone by a rollback; on a sequence given a new file node in this
+        // transaction (RESTART) it is: a reset cut short leaves every sequence as it was.
         std::string finish;
         for (const auto oid : touched.sequences) {
             const snapshot_sequence& sequence = *snapshot.sequence(oid);
-            finish += "SELECT setval(" + clone.quote_literal(sequence.name) + ", " +
-                      sequence.last_value + ", " + (sequence.is_called ? "true" : "false") + "); ";
+            finish += "ALTER SEQUENCE " + sequence.name + " RESTART; SELECT setval(" +
+                      clone.quote_literal(sequence.name) + ", " + sequence.last_value + ", " +
+                      (sequence.is_called ? "true" : "false") + "); ";
         }
-        // A sequence keeps its file node through setval; the truncated tables' relations have
-        // new ones, read before the commit: the next reset expects those.
+        // The truncated tables' relations and the sequences have new file nodes, read before
+        // the commit: the next reset expects those.
         const auto record_node = [&](std::uint32_t relation, std::uint32_t node) {
             if (snapshot.file_nodes.at(relation) == node) {
                 next.file_nodes.erase(relation);
@@ -462,18 +465,13 @@ asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance, pg::
                 next.file_nodes[relation] = node;
             }
         };
-        for (const auto oid : touched.sequences) {
-            if (const auto now = current_nodes.find(oid); now != current_nodes.end()) {
-                record_node(oid, now->second);
+        std::vector<std::uint32_t> renewed(touched.sequences.begin(), touched.sequences.end());
+        for (const auto& [part, owner] : snapshot.owner_table) {
+            if (std::find(truncated.begin(), truncated.end(), owner) != truncated.end()) {
+                renewed.push_back(part);
             }
         }
-        if (!truncated.empty()) {
-            std::vector<std::uint32_t> renewed;
-            for (const auto& [part, owner] : snapshot.owner_table) {
-                if (std::find(truncated.begin(), truncated.end(), owner) != truncated.end()) {
-                    renewed.push_back(part);
-                }
-            }
+        if (!renewed.empty()) {
             finish +=
                 "SELECT oid::text, pg_relation_filenode(oid)::text FROM pg_class "
                 "WHERE oid = ANY('" +
