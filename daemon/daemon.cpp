@@ -35,6 +35,7 @@ shard_config shard_config_from(const settings& options) {
     config.prefix = options.prefix;
     config.templates = options.templates;
     config.default_pool = options.default_pool;
+    config.default_pool.version_idle = options.default_version_idle;
     config.default_lease = options.default_lease;
     config.working_dir = options.config_file
                              ? std::filesystem::absolute(*options.config_file).parent_path()

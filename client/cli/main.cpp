@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
     std::string ttl;
     std::string wait;
     std::string owner;
+    std::string fingerprint;
     std::vector<std::string> labels;
     std::string format = "env";
     auto* lease_cmd = app.add_subcommand("lease", "Lease a database and print how to reach it");
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
         ->check(duration);
     lease_cmd->add_option("--owner", owner, "Who holds it (shown in GET /v1/leases)");
     lease_cmd->add_option("--label", labels, "A label KEY=VALUE (repeatable)");
+    lease_cmd->add_option("--fingerprint", fingerprint,
+                          "Exactly this version of the template (default: its newest)");
     lease_cmd
         ->add_option("--format", format,
                      "env: an export line for eval; json: the lease; url: the DSN")
@@ -176,6 +179,8 @@ int main(int argc, char** argv) {
         ->check(duration);
     run_cmd->add_option("--wait", wait, "How long to wait for a clone")->check(duration);
     run_cmd->add_option("--owner", owner, "Who holds it (default: the command)");
+    run_cmd->add_option("--fingerprint", fingerprint,
+                        "Exactly this version of the template (default: its newest)");
     run_cmd
         ->add_option("--mode-on-success", on_success,
                      "Release mode when the command exits 0 (reuse: it wrote nothing)")
@@ -202,6 +207,7 @@ int main(int argc, char** argv) {
     options.ttl = duration_of(ttl);
     options.wait = duration_of(wait);
     options.owner = owner;
+    options.fingerprint = fingerprint;
     for (const auto& label : labels) {
         const auto equals = label.find('=');
         if (equals == std::string::npos || equals == 0) {

@@ -304,6 +304,9 @@ lease_data client::acquire(const std::string& template_name, const lease_options
     if (!options.labels.empty()) {
         body["labels"] = options.labels;
     }
+    if (!options.fingerprint.empty()) {
+        body["fingerprint"] = options.fingerprint;
+    }
     // The server may wait up to the template's max wait; don't give up before it answers.
     const auto wait = options.wait.value_or(std::chrono::seconds(600));
     return lease_from(connection_

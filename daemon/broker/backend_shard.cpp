@@ -42,7 +42,7 @@ backend_shard::parts::parts(const asio::any_io_executor& executor, const backend
       ender(sessions),
       pool(executor, endpoint, config.prefix, templates, deadlines, metrics, operations, life,
            {[this](template_pool& p, clone& c) { desk.offer(p, c); },
-            [this](const std::string& name) { return waiting.count(name); }}),
+            [this](const template_pool& p, bool newest) { return waiting.count_for(p, newest); }}),
       recloning(pool, operations, endpoint, templates),
       recycling(executor, endpoint, templates, writer, ender, maintenance, recloning, metrics, life,
                 {[this](template_pool& p, clone& c) {
@@ -86,7 +86,7 @@ void backend_shard::parts::promote(template_entry& entry, std::unique_ptr<templa
 }
 
 template_status backend_shard::parts::status_of(const template_entry& entry) const {
-    return templates.status(entry, waiting.count(entry.name), default_lease);
+    return templates.status(entry, waiting.count_all(entry.name), default_lease);
 }
 
 backend_shard::backend_shard(asio::any_io_executor executor, backend_endpoint endpoint,
@@ -222,6 +222,7 @@ asio::awaitable<void> backend_shard::supervise() {
         }
         if (alive) {
             co_await parts_->sources.watch();
+            parts_->pool.schedule();  // versions idle for their time are evicted
             continue;
         }
         // Sessions are gone and with them the lock: forget memory and rebuild it from the catalog.

@@ -48,10 +48,15 @@ asio::awaitable<void> backend_shard::reconcile() {
                 pool->set_snapshot(std::make_shared<const version_snapshot>(std::move(*snapshot)));
             }
         }
+        // A version whose last lease the catalog does not know counts as leased now.
+        pool->last_leased = version.last_leased.value_or(std::chrono::system_clock::now());
+        pool->recorded_leased = pool->last_leased;
         if (version.serves) {
             entry.current = std::move(pool);
             entry.state = template_state::ready;
             entry.error.clear();
+        } else if (version.side) {
+            p.templates.add_other(entry, std::move(pool));
         } else {
             p.templates.add_draining(entry, std::move(pool));
         }

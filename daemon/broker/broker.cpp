@@ -1,5 +1,6 @@
 #include "broker/broker.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include "broker/backend_shard.hpp"
@@ -185,6 +186,12 @@ std::optional<template_status> broker::status(const std::string& template_name) 
         merged->pool.kept += one->pool.kept;
         merged->pool.resetting += one->pool.resetting;
         merged->pool.waiters += one->pool.waiters;
+        for (auto& version : one->versions) {
+            if (std::find(merged->versions.begin(), merged->versions.end(), version) ==
+                merged->versions.end()) {
+                merged->versions.push_back(std::move(version));
+            }
+        }
         if (merged->state != template_state::ready && one->state == template_state::ready) {
             merged->state = template_state::ready;
             merged->fingerprint = one->fingerprint;

@@ -24,6 +24,8 @@ struct acquire_request {
     std::optional<std::chrono::seconds> wait;  // default: the template's lease.wait
     std::string owner;
     std::map<std::string, std::string> labels;
+    /// The version to lease, by fingerprint; empty: the template's newest.
+    std::string fingerprint;
 };
 
 /// Everything a worker needs to use its clone, and what the broker knows of the lease.
@@ -78,6 +80,9 @@ struct template_status {
     template_state state = template_state::building;
     std::string error;  // the last build failure, when failed
     pool_counts pool;
+    /// The fingerprints of the versions that serve leases, the newest first (a
+    /// client-initialized template keeps older ones side by side).
+    std::vector<std::string> versions;
     /// The bounds a lease request is checked against.
     std::chrono::seconds max_ttl{0};
     std::chrono::seconds max_wait{0};

@@ -54,6 +54,9 @@ std::string encode_catalog_comment(const catalog_comment& comment) {
     if (comment.resetting) {
         body["resetting"] = true;
     }
+    if (comment.last_leased) {
+        body["last_leased_ms"] = to_millis(*comment.last_leased);
+    }
     return std::string(catalog_comment_tag) + body.dump();
 }
 
@@ -106,6 +109,9 @@ std::optional<catalog_comment> decode_catalog_comment(std::string_view text) {
             comment.baseline = std::move(baseline);
         }
         comment.resetting = body.value("resetting", false);
+        if (const auto leased = body.find("last_leased_ms"); leased != body.end()) {
+            comment.last_leased = from_millis(leased->get<std::int64_t>());
+        }
         if (comment.template_name.empty() || comment.fingerprint.empty()) {
             return std::nullopt;
         }

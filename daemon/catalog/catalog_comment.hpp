@@ -54,6 +54,9 @@ struct catalog_comment {
     std::optional<reset_baseline> baseline;
     /// Clones: a reset in place is under way; cut short, it leaves a clone not to hand out.
     bool resetting = false;
+    /// Template databases of client-initialized templates: when a lease last took a clone of
+    /// this version (recorded coarsely), which decides when the version is evicted.
+    std::optional<std::chrono::system_clock::time_point> last_leased;
 };
 
 /// The comment of a template database: ready once its source was applied in full.

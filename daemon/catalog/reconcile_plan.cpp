@@ -66,8 +66,15 @@ reconcile_plan plan_reconcile(const std::vector<listed_database>& listing,
             about.has_settings && !about.served && comment.fingerprint == about.wanted;
         about.served = about.served || serves;
         const bool client = comment.client && clients_may_build(comment.template_name);
-        plan.versions.push_back(
-            {comment.template_name, comment.fingerprint, db->name, client, serves});
+        reconcile_plan::version version;
+        version.template_name = comment.template_name;
+        version.fingerprint = comment.fingerprint;
+        version.database = db->name;
+        version.client = client;
+        version.serves = serves;
+        version.side = client && !serves;
+        version.last_leased = comment.last_leased;
+        plan.versions.push_back(std::move(version));
     }
 
     const auto version_of = [&](const catalog_comment& comment) {
@@ -89,13 +96,20 @@ reconcile_plan plan_reconcile(const std::vector<listed_database>& listing,
             }
             // Its template is gone, but a worker still holds it: it stays, under a version that
             // only drains (there is no template database to drop).
-            plan.versions.push_back({comment.template_name, comment.fingerprint, "", false, false});
+            reconcile_plan::version orphaned;
+            orphaned.template_name = comment.template_name;
+            orphaned.fingerprint = comment.fingerprint;
+            plan.versions.push_back(std::move(orphaned));
             version = std::prev(plan.versions.end());
         }
         reconcile_plan::adopted_clone adopted;
         adopted.template_name = comment.template_name;
         adopted.fingerprint = comment.fingerprint;
         adopted.database = db->name;
+        if (comment.lease &&
+            (!version->last_leased || comment.lease->acquired_at > *version->last_leased)) {
+            version->last_leased = comment.lease->acquired_at;
+        }
         if (holds_lease) {
             adopted.state = clone_state::leased;
             adopted.lease = comment.lease;
@@ -103,7 +117,7 @@ reconcile_plan plan_reconcile(const std::vector<listed_database>& listing,
             adopted.state = clone_state::kept;
             adopted.kept_until = comment.kept_until;
         } else if (!comment.lease && !comment.kept_until && !comment.released &&
-                   !comment.resetting && version->serves) {
+                   !comment.resetting && (version->serves || version->side)) {
             adopted.state = clone_state::idle;
         } else {
             // Released, expired while no broker ran, cut short in a reset, or of a version that

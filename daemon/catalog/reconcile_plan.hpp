@@ -45,6 +45,11 @@ struct reconcile_plan {
         std::string database;
         bool client = false;
         bool serves = false;
+        /// An older version of a client-initialized template: it serves leases that name it,
+        /// side by side with the newest.
+        bool side = false;
+        /// When a lease last took one of its clones, as far as the catalog knows.
+        std::optional<std::chrono::system_clock::time_point> last_leased;
     };
     /// A clone to adopt, in the state it comes back in (dropping: to be dropped).
     struct adopted_clone {

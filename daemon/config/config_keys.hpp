@@ -103,6 +103,8 @@ inline constexpr std::array backend_keys{
 inline constexpr std::array defaults_keys{
     config_key<settings>{"pool", &settings::default_pool},
     config_key<settings>{"lease", &settings::default_lease},
+    config_key<settings>{
+        "version_idle_seconds", &settings::default_version_idle, {.range = {1, 30 * day}}},
 };
 
 }  // namespace pglease::config_keys

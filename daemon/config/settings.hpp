@@ -28,6 +28,9 @@ struct pool_settings {
     /// "recycle": how a clone whose lease ended is made fresh again: "reset" (in place, undoing
     /// what the lease touched; drop and clone when that cannot be proven exact) or "reclone".
     std::string recycle = "reset";
+    /// Client-initialized templates ("defaults.version_idle_seconds"): a version no lease took
+    /// for this long keeps no warm clones, and an older one is evicted once its leases end.
+    std::chrono::seconds version_idle{4 * 3600};
 };
 
 /// Durations a lease may last, be kept and be waited for.
@@ -114,6 +117,8 @@ struct settings {
     std::vector<backend_settings> backends;
     /// "defaults.pool": pool settings of every template and of client-initialized ones.
     pool_settings default_pool;
+    /// "defaults.version_idle_seconds": see pool_settings::version_idle.
+    std::chrono::seconds default_version_idle{4 * 3600};
     /// "defaults.lease": lease settings of every template and of client-initialized ones.
     lease_settings default_lease;
     /// "templates", by name.

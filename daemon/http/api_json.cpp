@@ -56,7 +56,8 @@ json template_json(const template_status& status) {
               {"waiters", status.pool.waiters},
               {"min_idle", status.pool.min_idle},
               {"max_total", status.pool.max_total},
-              {"recycle", status.pool.recycle}}}};
+              {"recycle", status.pool.recycle}}},
+            {"versions", status.versions}};
 }
 
 json build_json(const build_info& build) {
@@ -97,7 +98,8 @@ http_response error_response(int status, const std::string& code, const std::str
 }
 
 int status_of(const std::string& code) {
-    if (code == "unknown_template" || code == "unknown_lease" || code == "unknown_build") {
+    if (code == "unknown_template" || code == "unknown_lease" || code == "unknown_build" ||
+        code == "unknown_version") {
         return 404;
     }
     if (code == "conflict" || code == "sessions_busy") {

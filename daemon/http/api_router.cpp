@@ -337,6 +337,13 @@ boost::asio::awaitable<http_response> api_router::acquire(const call& c) {
     acquire.owner = fields.text("owner", max_owner).value_or("");
     acquire.labels = fields.labels("labels", max_labels, max_label_key, max_label_value)
                          .value_or(std::map<std::string, std::string>{});
+    if (auto fingerprint = fields.text("fingerprint", 128)) {
+        if (!is_client_fingerprint(*fingerprint)) {
+            throw api_error(400, "invalid_argument",
+                            "fingerprint: 1 to 128 characters of A-Z a-z 0-9 . _ -");
+        }
+        acquire.fingerprint = std::move(*fingerprint);
+    }
     fields.reject_unknown();
     auto lease = co_await engine_.acquire(c.params[0], std::move(acquire));
     co_return json_response(201, lease_json(lease, true));

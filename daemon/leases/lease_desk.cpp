@@ -15,6 +15,7 @@
 #include "pg/pg_error.hpp"
 #include "pool/recycler.hpp"
 #include "pool/session_ender.hpp"
+#include "templates/client_builds.hpp"
 #include "templates/template_set.hpp"
 
 namespace pglease {
@@ -64,23 +65,50 @@ asio::awaitable<lease_info> lease_desk::acquire(std::string template_name,
     if (!entry.current && entry.state == template_state::failed) {
         refuse(entry);
     }
+    // The version asked for by fingerprint (as the client gave it, or as the template reports
+    // it), found again every turn: it may be evicted or replaced while this worker waits.
+    const std::string& named = request.fingerprint;
+    const auto version = [&]() -> template_pool* {
+        if (named.empty()) {
+            return entry.current.get();
+        }
+        template_pool* pool = template_set::serving(entry, named);
+        return pool != nullptr || !entry.client
+                   ? pool
+                   : template_set::serving(entry, client_fingerprint(named));
+    };
+    // A worker naming a version waits in that version's line, whatever becomes the newest.
+    std::string line = template_name;
+    if (!named.empty()) {
+        if (!life_.up) {
+            refuse(entry);  // backend_down: which versions it has is read again when it is back
+        }
+        const template_pool* asked_for = version();
+        if (asked_for == nullptr) {
+            refuse_version(entry, named);
+        }
+        line = waiting_line::version_line(template_name, asked_for->fingerprint());
+    }
     // Each turn either leases a clone or waits for one. A turn ends without a lease only when the
     // backend restarted under it: memory was rebuilt from the catalog, and the worker, still
     // within its wait, is served from the new memory instead of being turned away.
     for (;;) {
-        if (life_.up && entry.current) {
-            if (clone* idle = entry.current->oldest_idle()) {
-                entry.current->move(*idle, clone_state::leased);
-                if (auto granted = co_await grant(entry, *entry.current, *idle, request, ttl)) {
+        template_pool* pool = life_.up ? version() : nullptr;
+        if (pool != nullptr) {
+            if (clone* idle = pool->oldest_idle()) {
+                pool->move(*idle, clone_state::leased);
+                if (auto granted = co_await grant(entry, *pool, *idle, request, ttl)) {
                     metrics.acquired(seconds_since(asked));
                     co_return std::move(*granted);
                 }
                 continue;
             }
+        } else if (!named.empty() && life_.up) {
+            refuse_version(entry, named);  // evicted while this worker waited
         }
         waiter me(executor_);
         me.wakeup.expires_at(give_up_at);
-        const auto position = waiting_.join(template_name, me);
+        const auto position = waiting_.join(line, me);
         hooks_.changed();
         boost::system::error_code ignored;
         co_await me.wakeup.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
@@ -92,7 +120,7 @@ asio::awaitable<lease_info> lease_desk::acquire(std::string template_name,
             continue;
         }
         if (me.granted == nullptr) {
-            waiting_.leave(template_name, position);
+            waiting_.leave(line, position);
         }
         // A clone granted from memory that was since thrown away is the catalog's again (idle
         // there, since no lease was written): this worker waits on in the rebuilt memory.
@@ -102,6 +130,21 @@ asio::awaitable<lease_info> lease_desk::acquire(std::string template_name,
         metrics.wait_timed_out();
         refuse(entry);
     }
+}
+
+void lease_desk::refuse_version(const template_entry& entry, const std::string& named) const {
+    const bool building =
+        (entry.build && (entry.build->fingerprint == named ||
+                         client_fingerprint(entry.build->fingerprint) == named)) ||
+        (entry.building && entry.wanted_fingerprint == named);
+    if (building) {
+        throw broker_error(
+            "template_building",
+            "version " + named + " of template \"" + entry.name + "\" is still being built",
+            std::chrono::seconds(1));
+    }
+    throw broker_error("unknown_version", "template \"" + entry.name + "\" has no version " +
+                                              named + " (never built, or evicted)");
 }
 
 void lease_desk::refuse(const template_entry& entry) const {
@@ -196,6 +239,7 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
         }
     }
     const live_lease& lease = leases_.add(record, pool, c);
+    note_leased(entry, pool, record.acquired_at);
     spdlog::debug("template={} db={} lease={} acquired owner={} ttl={}s", entry.name, database,
                   short_key(record.key), record.owner, ttl.count());
     hooks_.changed();
@@ -226,6 +270,35 @@ asio::awaitable<std::optional<lease_info>> lease_desk::after_restart(std::string
     co_return info;
 }
 
+void lease_desk::note_leased(const template_entry& entry, template_pool& pool,
+                             system_clock::time_point at) {
+    pool.last_leased = at;
+    if (!entry.client || pool.template_database().empty()) {
+        return;
+    }
+    // The template database's comment keeps when its version was last leased, for eviction
+    // after a restart: coarsely, a write every tenth of the idle time at most.
+    const auto every =
+        std::clamp<std::chrono::seconds>(entry.settings->pool.version_idle / 10, 1s, 60s);
+    if (at - pool.recorded_leased < every) {
+        return;
+    }
+    pool.recorded_leased = at;
+    catalog_comment comment =
+        template_comment(pool.template_name(), pool.fingerprint(), true, true);
+    comment.last_leased = at;
+    spawn_background(executor_, life_, record_leased(pool.template_database(), comment),
+                     endpoint_.name, "catalog write");
+}
+
+asio::awaitable<void> lease_desk::record_leased(std::string database, catalog_comment comment) {
+    try {
+        co_await catalog_.write(std::move(database), std::move(comment));
+    } catch (const pg::pg_error& e) {
+        spdlog::debug("db={} last lease time not recorded: {}", database, e.what());
+    }
+}
+
 void lease_desk::offer(template_pool& pool, clone& c) {
     if (pool.current_phase() == template_pool::phase::draining) {
         // Its version was replaced meanwhile (a reuse or a clone that took a while).
@@ -234,19 +307,22 @@ void lease_desk::offer(template_pool& pool, clone& c) {
     }
     pool.move(c, clone_state::idle);
     const template_entry* entry = templates_.find(pool.template_name());
-    if (entry != nullptr && entry->current.get() == &pool) {
-        waiting_.hand_over(pool, c, life_.generation);
+    if (entry != nullptr) {
+        waiting_.hand_over(pool, c, entry->current.get() == &pool, life_.generation);
     }
 }
 
 void lease_desk::serve_waiters() {
     for (auto& [name, entry] : templates_.entries()) {
-        while (entry.current && waiting_.count(name) > 0) {
-            clone* idle = entry.current->oldest_idle();
-            if (idle == nullptr) {
-                break;
+        for (template_pool* pool : template_set::serving(entry)) {
+            const bool newest = pool == entry.current.get();
+            while (waiting_.count_for(*pool, newest) > 0) {
+                clone* idle = pool->oldest_idle();
+                if (idle == nullptr) {
+                    break;
+                }
+                waiting_.hand_over(*pool, *idle, newest, life_.generation);
             }
-            waiting_.hand_over(*entry.current, *idle, life_.generation);
         }
     }
 }

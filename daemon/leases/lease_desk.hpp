@@ -77,6 +77,14 @@ class lease_desk {
 
   private:
     lease_info describe(const live_lease& lease) const;
+    /// Notes that a lease took a clone of `pool` at `at` (recorded in the catalog for
+    /// client-initialized templates, now and then).
+    void note_leased(const template_entry& entry, template_pool& pool,
+                     std::chrono::system_clock::time_point at);
+    boost::asio::awaitable<void> record_leased(std::string database, catalog_comment comment);
+    /// Throws why no clone of `entry`'s version `named` can be had: still building (503), or
+    /// no such version (404).
+    [[noreturn]] void refuse_version(const template_entry& entry, const std::string& named) const;
     [[noreturn]] void refuse(const template_entry& entry) const;
     boost::asio::awaitable<std::optional<lease_info>> grant(template_entry& entry,
                                                             template_pool& pool, clone& c,

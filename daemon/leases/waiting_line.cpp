@@ -4,18 +4,26 @@
 
 namespace pglease {
 
-waiting_line::position waiting_line::join(const std::string& template_name, waiter& w) {
-    auto& line = lines_[template_name];
-    line.push_back(&w);
-    return std::prev(line.end());
+std::string waiting_line::version_line(const std::string& template_name,
+                                       const std::string& fingerprint) {
+    return template_name + "/" + fingerprint;  // a template name has no '/'
 }
 
-void waiting_line::leave(const std::string& template_name, position where) {
-    lines_.at(template_name).erase(where);
+waiting_line::position waiting_line::join(const std::string& line, waiter& w) {
+    auto& waiting = lines_[line];
+    waiting.push_back(&w);
+    return std::prev(waiting.end());
 }
 
-bool waiting_line::hand_over(template_pool& pool, clone& c, std::uint64_t generation) {
-    auto line = lines_.find(pool.template_name());
+void waiting_line::leave(const std::string& line, position where) {
+    lines_.at(line).erase(where);
+}
+
+bool waiting_line::hand_over(template_pool& pool, clone& c, bool newest, std::uint64_t generation) {
+    auto line = lines_.find(version_line(pool.template_name(), pool.fingerprint()));
+    if ((line == lines_.end() || line->second.empty()) && newest) {
+        line = lines_.find(pool.template_name());
+    }
     if (line == lines_.end() || line->second.empty()) {
         return false;
     }
@@ -31,25 +39,45 @@ bool waiting_line::hand_over(template_pool& pool, clone& c, std::uint64_t genera
 }
 
 void waiting_line::give_up(const std::string& template_name) {
-    auto line = lines_.find(template_name);
-    if (line == lines_.end()) {
-        return;
-    }
-    for (waiter* w : line->second) {
-        w->give_up = true;
-        w->wakeup.cancel();
+    const std::string versions = template_name + "/";
+    for (auto& [line, waiting] : lines_) {
+        if (line == template_name || line.starts_with(versions)) {
+            for (waiter* w : waiting) {
+                w->give_up = true;
+                w->wakeup.cancel();
+            }
+        }
     }
 }
 
 void waiting_line::give_up_all() {
-    for (auto& [name, line] : lines_) {
-        give_up(name);
+    for (auto& [line, waiting] : lines_) {
+        for (waiter* w : waiting) {
+            w->give_up = true;
+            w->wakeup.cancel();
+        }
     }
 }
 
-std::size_t waiting_line::count(const std::string& template_name) const noexcept {
-    auto line = lines_.find(template_name);
-    return line == lines_.end() ? 0 : line->second.size();
+std::size_t waiting_line::count(const std::string& line) const noexcept {
+    auto found = lines_.find(line);
+    return found == lines_.end() ? 0 : found->second.size();
+}
+
+std::size_t waiting_line::count_all(const std::string& template_name) const noexcept {
+    const std::string versions = template_name + "/";
+    std::size_t total = 0;
+    for (const auto& [line, waiting] : lines_) {
+        if (line == template_name || line.starts_with(versions)) {
+            total += waiting.size();
+        }
+    }
+    return total;
+}
+
+std::size_t waiting_line::count_for(const template_pool& pool, bool newest) const noexcept {
+    return count(version_line(pool.template_name(), pool.fingerprint())) +
+           (newest ? count(pool.template_name()) : 0);
 }
 
 }  // namespace pglease

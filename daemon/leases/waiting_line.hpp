@@ -30,25 +30,35 @@ struct waiter {
     bool give_up = false;
 };
 
-/// Waiting workers per template, first come first served.
+/// Waiting workers, first come first served, in lines: one per template for the workers that
+/// take its newest version, and one per version for those that named it by fingerprint.
 class waiting_line {
   public:
     using position = std::list<waiter*>::iterator;
 
-    /// `w` waits for a clone of `template_name`; the position lets it leave.
-    position join(const std::string& template_name, waiter& w);
+    /// The line of the workers waiting for `template_name`'s version `fingerprint` by name.
+    static std::string version_line(const std::string& template_name,
+                                    const std::string& fingerprint);
+
+    /// `w` waits in `line` (a template's name, or a version_line); the position lets it leave.
+    position join(const std::string& line, waiter& w);
     /// `w` stops waiting without a clone (its wait ended).
-    void leave(const std::string& template_name, position where);
-    /// Hands `c`, a free clone of `pool`, to the longest waiting worker of its template, which
-    /// owns it from now on (leased); false when nobody waits.
-    bool hand_over(template_pool& pool, clone& c, std::uint64_t generation);
-    /// Tells every worker waiting for `template_name` to give up now.
+    void leave(const std::string& line, position where);
+    /// Hands `c`, a free clone of `pool`, to the longest waiting worker that named its version,
+    /// else (when `newest`: the pool is its template's newest version) to the longest waiting
+    /// for its template, which owns it from now on (leased); false when nobody waits.
+    bool hand_over(template_pool& pool, clone& c, bool newest, std::uint64_t generation);
+    /// Tells every worker waiting for `template_name`, any version, to give up now.
     void give_up(const std::string& template_name);
     /// Tells every waiting worker to give up now (the broker stops).
     void give_up_all();
 
-    /// Workers waiting for `template_name`.
-    std::size_t count(const std::string& template_name) const noexcept;
+    /// Workers waiting in `line`.
+    std::size_t count(const std::string& line) const noexcept;
+    /// Workers waiting for `template_name`, any version.
+    std::size_t count_all(const std::string& template_name) const noexcept;
+    /// Workers a clone of `pool` would serve.
+    std::size_t count_for(const template_pool& pool, bool newest) const noexcept;
 
   private:
     std::map<std::string, std::list<waiter*>> lines_;

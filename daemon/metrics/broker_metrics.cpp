@@ -100,7 +100,13 @@ struct broker_metrics::families {
           reset_duration(prometheus::BuildHistogram()
                              .Name("pglease_reset_duration_seconds")
                              .Help("Time to reset one clone in place.")
-                             .Register(r)) {}
+                             .Register(r)),
+          evictions(prometheus::BuildCounter()
+                        .Name("pglease_template_evictions_total")
+                        .Help("Versions of client-initialized templates evicted with their "
+                              "clones: reason idle (no lease for version_idle_seconds) or cap "
+                              "(the backend's max_databases was reached).")
+                        .Register(r)) {}
 
     prometheus::Family<prometheus::Counter>& acquired;
     prometheus::Family<prometheus::Counter>& released;
@@ -117,6 +123,7 @@ struct broker_metrics::families {
     prometheus::Family<Histogram>& build_duration;
     prometheus::Family<prometheus::Counter>& resets;
     prometheus::Family<Histogram>& reset_duration;
+    prometheus::Family<prometheus::Counter>& evictions;
 };
 
 broker_metrics::broker_metrics()
@@ -152,6 +159,8 @@ template_metrics& broker_metrics::of(const std::string& name) {
     m.resets_in_place_ = &f.resets.Add({{"template", name}, {"result", "reset"}, {"reason", ""}});
     m.reset_duration_ = &f.reset_duration.Add(labels, reset_buckets());
     m.resets_ = &f.resets;
+    m.evicted_idle_ = &f.evictions.Add({{"template", name}, {"reason", "idle"}});
+    m.evicted_cap_ = &f.evictions.Add({{"template", name}, {"reason", "cap"}});
     m.name_ = name;
     return m;
 }
@@ -218,6 +227,10 @@ void template_metrics::build_failed(double seconds) {
 void template_metrics::reset_in_place(double seconds) {
     resets_in_place_->Increment();
     reset_duration_->Observe(seconds);
+}
+
+void template_metrics::evicted(bool for_room) {
+    (for_room ? evicted_cap_ : evicted_idle_)->Increment();
 }
 
 void template_metrics::recloned(const std::string& reason) {

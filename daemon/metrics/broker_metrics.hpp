@@ -40,6 +40,8 @@ class template_metrics {
     /// A clone could not be reset in place and was cloned again; `reason` is a short code
     /// (catalog, prepared, settings, sessions, snapshot, baseline, wal, unavailable, error).
     void recloned(const std::string& reason);
+    /// A version was evicted: unleased for its idle time, or `for_room` under max_databases.
+    void evicted(bool for_room);
 
   private:
     friend class broker_metrics;
@@ -62,6 +64,8 @@ class template_metrics {
     prometheus::Counter* resets_in_place_ = nullptr;
     prometheus::Histogram* reset_duration_ = nullptr;
     prometheus::Family<prometheus::Counter>* resets_ = nullptr;
+    prometheus::Counter* evicted_idle_ = nullptr;
+    prometheus::Counter* evicted_cap_ = nullptr;
     std::string name_;
 };
 

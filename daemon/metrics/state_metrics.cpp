@@ -41,6 +41,10 @@ std::vector<MetricFamily> state_metrics::Collect() const {
         gauge_family("pglease_pool_waiters", "Acquire calls waiting for a clone right now.");
     auto info = gauge_family("pglease_template_info",
                              "1 for the template version leases get now (its fingerprint).");
+    auto versions = gauge_family(
+        "pglease_template_versions",
+        "Versions of the template that serve leases (a client-initialized template keeps older "
+        "ones side by side until they are evicted).");
     auto state = gauge_family("pglease_template_state",
                               "1 for the template's current state (building, ready, failed).");
     for (const template_status& t : engine_.templates()) {
@@ -58,6 +62,7 @@ std::vector<MetricFamily> state_metrics::Collect() const {
         add(min_idle, {{"template", t.name}}, t.pool.min_idle);
         add(max_total, {{"template", t.name}}, t.pool.max_total);
         add(waiters, {{"template", t.name}}, static_cast<double>(t.pool.waiters));
+        add(versions, {{"template", t.name}}, static_cast<double>(t.versions.size()));
         if (!t.fingerprint.empty()) {
             add(info, {{"fingerprint", t.fingerprint}, {"source", t.source}, {"template", t.name}},
                 1);
@@ -107,8 +112,8 @@ std::vector<MetricFamily> state_metrics::Collect() const {
 
     std::vector<MetricFamily> families;
     for (auto* family :
-         {&databases, &min_idle, &max_total, &waiters, &info, &state, &up, &connections, &managed,
-          &cap, &operations, &parallel, &orphan_directories, &orphan_bytes, &build}) {
+         {&databases, &min_idle, &max_total, &waiters, &versions, &info, &state, &up, &connections,
+          &managed, &cap, &operations, &parallel, &orphan_directories, &orphan_bytes, &build}) {
         families.push_back(std::move(*family));
     }
     return families;

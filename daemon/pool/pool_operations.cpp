@@ -1,5 +1,7 @@
 #include "pool/pool_operations.hpp"
 
+#include <set>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -76,33 +78,51 @@ void pool_operations::forget() noexcept {
     in_flight_ = 0;
 }
 
-void pool_operations::surplus_due(const std::string& template_name) {
-    surplus_[template_name].check_pending = false;
+void pool_operations::surplus_due(const std::string& key) {
+    surplus_[key].check_pending = false;
     schedule();  // trims the surplus if it lasted
 }
 
 namespace {
 
-pool_demand demand_of(const template_entry& entry, std::size_t waiters) {
-    const template_pool& pool = *entry.current;
-    return {pool.count(clone_state::idle),
-            pool.count(clone_state::creating) + pool.count(clone_state::resetting),
-            pool.size(),
-            waiters,
-            static_cast<std::size_t>(entry.settings->pool.min_idle),
-            static_cast<std::size_t>(entry.settings->pool.max_total)};
+// The warm target of `pool`: a version of a client-initialized template that no lease took for
+// its idle time keeps none (its leases, if any, still return clones to it).
+std::size_t warm_target(const template_entry& entry, const template_pool& pool,
+                        std::chrono::system_clock::time_point now) {
+    const pool_settings& settings = entry.settings->pool;
+    if (entry.client && now - pool.last_leased >= settings.version_idle) {
+        return 0;
+    }
+    return static_cast<std::size_t>(settings.min_idle);
+}
+
+// Surplus watches are kept per version.
+std::string surplus_key(const template_pool& pool) {
+    return pool.template_name() + "/" + pool.fingerprint();
 }
 
 }  // namespace
 
+pool_demand pool_operations::demand_of(const template_entry& entry,
+                                       const template_pool& pool) const {
+    return {pool.count(clone_state::idle),
+            pool.count(clone_state::creating) + pool.count(clone_state::resetting),
+            pool.size(),
+            hooks_.waiters(pool, &pool == entry.current.get()),
+            warm_target(entry, pool, std::chrono::system_clock::now()),
+            static_cast<std::size_t>(entry.settings->pool.max_total)};
+}
+
 template_pool* pool_operations::pool_needing(bool for_waiters) {
     for (auto& [name, entry] : templates_.entries()) {
-        if (!entry.current || !entry.settings) {
+        if (!entry.settings) {
             continue;
         }
-        const refill_need need = needs_clone(demand_of(entry, hooks_.waiters(name)));
-        if (for_waiters ? need == refill_need::for_waiters : need != refill_need::none) {
-            return entry.current.get();
+        for (template_pool* pool : template_set::serving(entry)) {
+            const refill_need need = needs_clone(demand_of(entry, *pool));
+            if (for_waiters ? need == refill_need::for_waiters : need != refill_need::none) {
+                return pool;
+            }
         }
     }
     return nullptr;
@@ -112,36 +132,49 @@ void pool_operations::trim_surpluses() {
     // After a burst, idle clones beyond the warm target only hold disk: they go once the
     // surplus has lasted its grace (a deadline comes back for it; nothing polls).
     const auto now = std::chrono::system_clock::now();
+    std::set<std::string> watched;
     for (auto& [name, entry] : templates_.entries()) {
-        auto& watch = surplus_[name];
-        if (!entry.current || !entry.settings) {
-            watch.since.reset();
+        if (!entry.settings) {
             continue;
         }
-        const pool_demand demand = demand_of(entry, hooks_.waiters(name));
-        const surplus_verdict verdict = judge_surplus(demand, watch.since, now);
-        watch.since = verdict.since;
-        if (verdict.check_at && !watch.check_pending) {
-            watch.check_pending = true;
-            deadlines_.add(*verdict.check_at, deadline_kind::surplus_trim, name);
-        }
-        while (verdict.trim && entry.current->count(clone_state::idle) > demand.min_idle) {
-            drop(*entry.current, *entry.current->in_state(clone_state::idle).back());
+        for (template_pool* pool : template_set::serving(entry)) {
+            const std::string key = surplus_key(*pool);
+            watched.insert(key);
+            auto& watch = surplus_[key];
+            const pool_demand demand = demand_of(entry, *pool);
+            const surplus_verdict verdict = judge_surplus(demand, watch.since, now);
+            watch.since = verdict.since;
+            if (verdict.check_at && !watch.check_pending) {
+                watch.check_pending = true;
+                deadlines_.add(*verdict.check_at, deadline_kind::surplus_trim, key);
+            }
+            while (verdict.trim && pool->count(clone_state::idle) > demand.min_idle) {
+                drop(*pool, *pool->in_state(clone_state::idle).back());
+            }
         }
     }
+    std::erase_if(surplus_, [&](const auto& watch) {
+        return !watched.contains(watch.first) && !watch.second.check_pending;
+    });
 }
 
 void pool_operations::schedule() {
     if (!life_.up || life_.stopping) {
         return;
     }
+    evict_idle_versions();
     trim_surpluses();
     const bool paused = steady::now() < paused_until_;
     while (in_flight_ < endpoint_.max_parallel_clones && !paused) {
-        // Clones that serve waiting workers go first; drops only free disk (and room under the
+        // Clones that serve waiting workers go first (room is made for them by evicting the
+        // least recently leased version nobody holds); drops only free disk (and room under the
         // caps, so they go next); then the pools are warmed to min_idle.
-        if (template_pool* pool = pool_needing(true); pool != nullptr && has_room()) {
-            launch(create_clone(*pool));
+        template_pool* wanted = pool_needing(true);
+        if (wanted != nullptr && !has_room()) {
+            make_room(*wanted);
+        }
+        if (wanted != nullptr && has_room()) {
+            launch(create_clone(*wanted));
         } else if (!database_drops_.empty()) {
             std::string name = std::move(database_drops_.front());
             database_drops_.erase(database_drops_.begin());

@@ -20,6 +20,7 @@
 #include "broker/backend_life.hpp"
 #include "leases/deadline_queue.hpp"
 #include "metrics/broker_metrics.hpp"
+#include "pool/refill_rule.hpp"
 
 namespace pglease {
 
@@ -29,14 +30,15 @@ class connection_pool;
 class template_set;
 class template_pool;
 struct clone;
+struct template_entry;
 
 class pool_operations {
   public:
     struct hooks {
         /// A clone was created: it is free for the lease desk to serve or keep idle.
         std::function<void(template_pool&, clone&)> clone_ready;
-        /// Workers waiting for a template now.
-        std::function<std::size_t(const std::string&)> waiters;
+        /// Workers a clone of a version would serve now (`newest`: the template's newest).
+        std::function<std::size_t(const template_pool&, bool newest)> waiters;
     };
 
     pool_operations(boost::asio::any_io_executor executor, const backend_endpoint& endpoint,
@@ -54,7 +56,7 @@ class pool_operations {
     /// Queues a database that is no clone for dropping: a template database, a stray.
     void drop_database(std::string name);
     /// A surplus_trim deadline of `template_name` fell due.
-    void surplus_due(const std::string& template_name);
+    void surplus_due(const std::string& key);
 
     /// True while the backend may hold one more database of ours (max_databases).
     bool has_room() const noexcept;
@@ -72,7 +74,15 @@ class pool_operations {
     };
 
     void trim_surpluses();
+    pool_demand demand_of(const template_entry& entry, const template_pool& pool) const;
     template_pool* pool_needing(bool for_waiters);
+    /// Evicts the versions of client-initialized templates no lease took for their idle time
+    /// (the newest of each template stays; it only keeps no warm clones).
+    void evict_idle_versions();
+    /// Under max_databases, with workers waiting for `wanted`: evicts the least recently
+    /// leased version that holds no lease, so its databases make room.
+    void make_room(const template_pool& wanted);
+    void evict(template_entry& entry, template_pool& pool, bool for_room);
     void launch(boost::asio::awaitable<void> operation);
     void failed(std::chrono::seconds& pause);
     boost::asio::awaitable<void> create_clone(template_pool& pool);

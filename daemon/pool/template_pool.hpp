@@ -89,6 +89,12 @@ class template_pool {
         snapshot_ = std::move(s);
     }
 
+    /// When a lease last took one of its clones (or the version became ready): a version of a
+    /// client-initialized template nobody leases for a while keeps no warm clones, and goes.
+    std::chrono::system_clock::time_point last_leased{};
+    /// The last_leased its template database's comment holds.
+    std::chrono::system_clock::time_point recorded_leased{};
+
     /// Called after every move, add and remove (metrics hook).
     std::function<void(const template_pool&)> on_change;
 

@@ -76,7 +76,7 @@ asio::awaitable<client_template_outcome> client_builds::ensure(std::string name,
     const std::string internal = client_fingerprint(fingerprint);
     const auto deadline = steady::now() + wait;
     for (;;) {
-        if (entry.current && entry.current->fingerprint() == internal) {
+        if (template_set::serving(entry, internal) != nullptr) {
             co_return client_template_outcome{true, hooks_.status(entry), std::nullopt};
         }
         if (entry.build && entry.build->expires_at <= system_clock::now() &&
@@ -181,8 +181,10 @@ asio::awaitable<template_status> client_builds::finalize(std::string name, std::
         snapshot = co_await record_snapshot(pg::with_database(endpoint_.admin_conninfo, database),
                                             state_dir_ / database, name);
         auto conn = co_await operations_.acquire();
-        co_await seal_template(
-            *conn, database, encode_catalog_comment(template_comment(name, internal, true, true)));
+        // A version's idle time runs from when it is ready until a lease takes a clone.
+        catalog_comment sealed = template_comment(name, internal, true, true);
+        sealed.last_leased = system_clock::now();
+        co_await seal_template(*conn, database, encode_catalog_comment(sealed));
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }
@@ -201,6 +203,8 @@ asio::awaitable<template_status> client_builds::finalize(std::string name, std::
     entry.error.clear();
     auto ready = std::make_unique<template_pool>(name, internal, database);
     ready->set_snapshot(std::move(snapshot));
+    ready->last_leased = system_clock::now();
+    ready->recorded_leased = ready->last_leased;
     hooks_.built(entry, std::move(ready));
     wake(name);
     co_return hooks_.status(entry);

@@ -47,8 +47,20 @@ template_pool* template_set::promote(template_entry& entry, std::unique_ptr<temp
             break;
         }
     }
+    for (auto it = entry.others.begin(); it != entry.others.end(); ++it) {
+        if ((*it)->fingerprint() == ready->fingerprint()) {
+            ready = std::move(*it);
+            entry.others.erase(it);
+            break;
+        }
+    }
     template_pool* replaced = nullptr;
-    if (entry.current) {
+    if (entry.current && entry.client) {
+        spdlog::info("template={} version {} is the newest now; {} stays side by side", entry.name,
+                     short_fingerprint(ready->fingerprint()),
+                     short_fingerprint(entry.current->fingerprint()));
+        add_other(entry, std::move(entry.current));
+    } else if (entry.current) {
         spdlog::info("template={} version {} replaced by {}; draining", entry.name,
                      short_fingerprint(entry.current->fingerprint()),
                      short_fingerprint(ready->fingerprint()));
@@ -63,6 +75,47 @@ template_pool& template_set::add_draining(template_entry& entry,
     pool->set_phase(template_pool::phase::draining);
     entry.draining.push_back(std::move(pool));
     return *entry.draining.back();
+}
+
+template_pool& template_set::add_other(template_entry& entry, std::unique_ptr<template_pool> pool) {
+    pool->set_phase(template_pool::phase::ready);
+    entry.others.push_back(std::move(pool));
+    return *entry.others.back();
+}
+
+void template_set::evict(template_entry& entry, template_pool& pool) {
+    for (auto it = entry.others.begin(); it != entry.others.end(); ++it) {
+        if (it->get() == &pool) {
+            std::unique_ptr<template_pool> evicted = std::move(*it);
+            entry.others.erase(it);
+            add_draining(entry, std::move(evicted));
+            return;
+        }
+    }
+}
+
+template_pool* template_set::serving(template_entry& entry,
+                                     const std::string& fingerprint) noexcept {
+    if (entry.current && entry.current->fingerprint() == fingerprint) {
+        return entry.current.get();
+    }
+    for (auto& pool : entry.others) {
+        if (pool->fingerprint() == fingerprint) {
+            return pool.get();
+        }
+    }
+    return nullptr;
+}
+
+std::vector<template_pool*> template_set::serving(template_entry& entry) {
+    std::vector<template_pool*> pools;
+    if (entry.current) {
+        pools.push_back(entry.current.get());
+    }
+    for (auto& pool : entry.others) {
+        pools.push_back(pool.get());
+    }
+    return pools;
 }
 
 std::vector<std::string> template_set::retire_empty() {
@@ -91,8 +144,8 @@ template_pool* template_set::pool_of(const std::string& template_name,
     if (entry == nullptr) {
         return nullptr;
     }
-    if (entry->current && entry->current->fingerprint() == fingerprint) {
-        return entry->current.get();
+    if (template_pool* pool = serving(*entry, fingerprint)) {
+        return pool;
     }
     for (auto& pool : entry->draining) {
         if (pool->fingerprint() == fingerprint) {
@@ -112,9 +165,11 @@ bool template_set::needs_database(const std::string& database, const std::string
             template_database_name(prefix, entry.name, entry.wanted_fingerprint) == database) {
             return true;
         }
-        for (const auto& pool : entry.draining) {
-            if (pool->template_database() == database) {
-                return true;
+        for (const auto* versions : {&entry.others, &entry.draining}) {
+            for (const auto& pool : *versions) {
+                if (pool->template_database() == database) {
+                    return true;
+                }
             }
         }
     }
@@ -127,8 +182,10 @@ std::size_t template_set::databases() const noexcept {
         if (entry.current) {
             total += entry.current->size() + 1;
         }
-        for (const auto& pool : entry.draining) {
-            total += pool->size() + (pool->template_database().empty() ? 0 : 1);
+        for (const auto* versions : {&entry.others, &entry.draining}) {
+            for (const auto& pool : *versions) {
+                total += pool->size() + (pool->template_database().empty() ? 0 : 1);
+            }
         }
         total += entry.building || entry.build ? 1 : 0;
     }
@@ -160,8 +217,16 @@ template_status template_set::status(const template_entry& entry, std::size_t wa
     if (entry.current) {
         add(*entry.current);
     }
-    for (const auto& pool : entry.draining) {
-        add(*pool);
+    for (const auto* versions : {&entry.others, &entry.draining}) {
+        for (const auto& pool : *versions) {
+            add(*pool);
+        }
+    }
+    if (entry.current) {
+        status.versions.push_back(entry.current->fingerprint());
+    }
+    for (const auto& pool : entry.others) {
+        status.versions.push_back(pool->fingerprint());
     }
     status.pool.waiters = waiters;
     const lease_settings& limits = entry.settings ? entry.settings->lease : default_lease;
@@ -179,6 +244,7 @@ template_status template_set::status(const template_entry& entry, std::size_t wa
 void template_set::forget() noexcept {
     for (auto& [name, entry] : entries_) {
         entry.current.reset();
+        entry.others.clear();
         entry.draining.clear();
         entry.building = false;
         entry.source_stamp.clear();

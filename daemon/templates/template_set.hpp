@@ -39,6 +39,9 @@ struct template_entry {
     std::optional<template_settings> settings;
     /// The ready version leases come from.
     std::unique_ptr<template_pool> current;
+    /// A client-initialized template's older versions, side by side with the newest: each still
+    /// serves the leases that name it by fingerprint, until it is evicted.
+    std::vector<std::unique_ptr<template_pool>> others;
     /// Older versions whose clones are still leased or kept.
     std::vector<std::unique_ptr<template_pool>> draining;
     template_state state = template_state::building;
@@ -73,13 +76,24 @@ class template_set {
 
     /// Makes `ready` the version leases of `entry` get. A version coming back while it drains
     /// (A -> B -> A) takes its old pool again. Returns the version it replaced, now draining (its
-    /// idle clones are the caller's to drop), or nullptr.
+    /// idle clones are the caller's to drop), or nullptr: a client-initialized template keeps
+    /// the replaced version side by side (in `others`).
     template_pool* promote(template_entry& entry, std::unique_ptr<template_pool> ready);
     /// Adds a version that serves no new leases; it goes once its clones are gone.
     template_pool& add_draining(template_entry& entry, std::unique_ptr<template_pool> pool);
+    /// Adds an older version of a client-initialized template, side by side with the newest.
+    template_pool& add_other(template_entry& entry, std::unique_ptr<template_pool> pool);
+    /// Evicts `pool`, one of `entry`'s others: it drains (its idle clones are the caller's to
+    /// drop) and goes with its template database once its leases end.
+    void evict(template_entry& entry, template_pool& pool);
     /// Forgets draining versions with no clone left; returns their template databases to drop.
     std::vector<std::string> retire_empty();
 
+    /// The version of `entry` leases may get whose fingerprint is `fingerprint` (the newest, or
+    /// one of the others), or nullptr.
+    static template_pool* serving(template_entry& entry, const std::string& fingerprint) noexcept;
+    /// The versions of `entry` that serve leases: the newest first, then the others.
+    static std::vector<template_pool*> serving(template_entry& entry);
     /// The pool of `template_name`'s version `fingerprint`, or nullptr.
     template_pool* pool_of(const std::string& template_name, const std::string& fingerprint);
     /// True when `database` is a template database some version or build still needs.

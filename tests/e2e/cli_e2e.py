@@ -13,6 +13,7 @@ max_total 4, recycled by reclone) and one recycled by reset, `fresh`, and checks
 - `pglease lease` in every --format, then `renew` and `release`; `status` and `templates`.
 - `pglease reset ID`: the database is fresh again under the same lease, an idle session stays
   connected; refused with exit 4 while a session is in a transaction.
+- `lease --fingerprint`: the version named, or exit 7 when there is none.
 - failures: each exits with its documented code and prints exactly one `pglease: ` line on
   stderr (unreachable 3, pool exhausted 4, other server errors 5, bad token 6 against a second
   daemon with PGLEASE_TOKEN, unknown template or lease 7, bad usage 2, CMD not executable 127).
@@ -447,6 +448,17 @@ def check_lease_formats(results, cli, broker, work):
         look = psql(lease["dsn"], "SELECT current_database()")
         results.equal("lease --format json: its dsn connects", look.stdout.strip(),
                       lease["database"], look.stderr.strip())
+        proc = cli.run("lease", "-t", "app", "--format", "json", "--fingerprint",
+                       lease["fingerprint"])
+        try:
+            pinned = json.loads(proc.stdout)
+        except ValueError:
+            pinned = {}
+        results.check("lease --fingerprint (the version's own): exit 0, a lease of that version",
+                      proc.returncode == 0 and pinned.get("fingerprint") == lease["fingerprint"],
+                      shown(proc))
+        if pinned.get("id"):
+            broker.release(pinned["id"])
 
     proc = cli.run("lease", "-t", "app", "--format", "url", "--ttl", "3", "--owner", "cli-url")
     url = proc.stdout.strip()
@@ -606,6 +618,10 @@ def check_server_errors(results, cli, broker, work):
                          cli.run("lease", "-t", "nosuch"), 7)
     results.check("lease -t nosuch: the line carries the server's message",
                   message and message in line, f"{line!r} vs server {message!r}")
+    line = check_failure(results, "lease --fingerprint of a version that does not exist",
+                         cli.run("lease", "-t", "app", "--fingerprint", "nosuch"), 7)
+    results.check("lease --fingerprint nosuch: the line names the missing version",
+                  "no version nosuch" in line, repr(line))
     marker = work / "ran"
     check_failure(results, "run -t nosuch",
                   cli.run("run", "-t", "nosuch", "--", "touch", marker), 7)

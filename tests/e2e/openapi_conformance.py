@@ -688,6 +688,13 @@ def walk_leases(w, results):
            "/v1/templates/nosuch/leases", {}, status=404, code="unknown_template",
            request_valid=True)
 
+    w.call("POST /v1/templates/app/leases {fingerprint: no such version} -> 404 unknown_version",
+           "POST", base, {"fingerprint": "no-such-version"}, status=404, code="unknown_version",
+           request_valid=True)
+    w.call("POST /v1/templates/app/leases {fingerprint: not one} -> 400 invalid_argument",
+           "POST", base, {"fingerprint": "not one!"}, status=400, code="invalid_argument",
+           names="fingerprint", request_valid=False)
+
     request = {"ttl_seconds": 30, "wait_seconds": 60, "owner": "openapi-conformance",
                "labels": {"suite": "openapi", "worker": "gw0"}}
     response = w.call("POST /v1/templates/app/leases (all fields) -> 201 Lease", "POST", base,
@@ -747,6 +754,16 @@ def walk_leases(w, results):
            b"[60]", status=400, code="invalid_json")
 
     walk_reset(w, results, a)
+
+    response = w.call("POST /v1/templates/app/leases {fingerprint: the version's} -> 201 Lease",
+                      "POST", base, {"fingerprint": a["fingerprint"], "wait_seconds": 60},
+                      status=201, request_valid=True)
+    pinned = response.json() if response and response.status == 201 else None
+    results.check("a lease by fingerprint is of that version",
+                  pinned is not None and pinned["fingerprint"] == a["fingerprint"], f"{pinned}")
+    if pinned is not None:
+        w.call("DELETE the lease by fingerprint -> 204", "DELETE", f"/v1/leases/{pinned['id']}",
+               status=204)
 
     response = w.call("POST /v1/templates/app/leases (no body) -> 201 Lease", "POST", base,
                       status=201, request_valid=True)

@@ -132,7 +132,7 @@ TEST(reconcile_plan, a_leased_clone_whose_template_is_gone_stays_under_a_version
     EXPECT_TRUE(plan.drops.empty());
 }
 
-TEST(reconcile_plan, a_client_template_serves_its_newest_ready_version) {
+TEST(reconcile_plan, a_client_template_serves_its_newest_ready_version_and_keeps_older_ones) {
     const auto plan =
         plan_reconcile({template_db(20, "pglease_suite_a_tpl", "suite", "a", true, true),
                         template_db(30, "pglease_suite_b_tpl", "suite", "b", true, true),
@@ -142,13 +142,17 @@ TEST(reconcile_plan, a_client_template_serves_its_newest_ready_version) {
                        {}, "pglease_worker", now);
     EXPECT_EQ(plan.client_templates.at("suite"), "b") << "highest oid among ready versions";
     std::map<std::string, bool> serves;
+    std::map<std::string, bool> side;
     for (const auto& v : plan.versions) {
         EXPECT_TRUE(v.client);
         serves[v.fingerprint] = v.serves;
+        side[v.fingerprint] = v.side;
     }
     EXPECT_EQ(serves, (std::map<std::string, bool>{{"a", false}, {"b", true}}));
+    EXPECT_EQ(side, (std::map<std::string, bool>{{"a", true}, {"b", false}}))
+        << "an older ready version stays side by side, leased by its fingerprint";
     EXPECT_EQ(clone_named(plan, "pglease_suite_b_1").state, clone_state::idle);
-    EXPECT_EQ(clone_named(plan, "pglease_suite_a_1").state, clone_state::dropping);
+    EXPECT_EQ(clone_named(plan, "pglease_suite_a_1").state, clone_state::idle);
     EXPECT_EQ(dropped(plan), std::vector<std::string>{"pglease_suite_c_tpl"});
 }
 

@@ -45,6 +45,9 @@ struct lease_options {
     std::optional<std::chrono::seconds> wait;
     std::string owner;
     std::map<std::string, std::string> labels;
+    /// The version to lease, by fingerprint (as given to ensure_template, or as a lease or the
+    /// template reports it); empty: the template's newest.
+    std::string fingerprint;
 };
 
 /// A leased database and how to connect to it.
