@@ -16,6 +16,7 @@ const (
 	CodeUnknownTemplate  = "unknown_template"
 	CodeUnknownLease     = "unknown_lease"
 	CodeUnknownBuild     = "unknown_build"
+	CodeUnknownVersion   = "unknown_version"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeConflict         = "conflict"
 	CodeSessionsBusy     = "sessions_busy"

@@ -135,8 +135,9 @@ type AcquireOptions struct {
 	// Owner names who holds the lease (at most 200 characters).
 	Owner  string
 	Labels map[string]string
-	// Fingerprint asks for exactly that template version. Sent only when set (pgleased releases
-	// that refuse the field answer 400 invalid_argument).
+	// Fingerprint asks for exactly that template version (as given to EnsureTemplate, or as a
+	// lease reports it). Sent only when set; pgleased answers 404 unknown_version when it knows
+	// no such version, 503 template_building while it is built.
 	Fingerprint string
 }
 

@@ -33,11 +33,6 @@ import (
 	"github.com/pglease/pglease/client/go/pglease"
 )
 
-// pinTemplateVersion makes every lease name the exact template version its test ensured, once
-// pgleased takes a fingerprint on acquire; until then it refuses the field, and a lease is of
-// the template's ready version.
-const pinTemplateVersion = false
-
 // Migrator builds a template: Hash names its version (the same hash, the same schema), Migrate
 // brings the empty database db to it.
 type Migrator interface {
@@ -132,11 +127,10 @@ func Custom(t testing.TB, conf Config) *Config {
 	if wait <= 0 {
 		wait = 2 * time.Minute
 	}
+	// A lease of exactly the version this test ensured: another job's newer migrations of the
+	// same template name, on the same pgleased, do not reach it.
 	options := pglease.AcquireOptions{TTL: conf.TTL, Wait: wait, Owner: truncate(t.Name(), 200),
-		Labels: map[string]string{"runner": "go-test"}}
-	if pinTemplateVersion {
-		options.Fingerprint = fingerprint
-	}
+		Labels: map[string]string{"runner": "go-test"}, Fingerprint: fingerprint}
 	lease, err := client.Acquire(context.Background(), conf.Template, options)
 	if err != nil {
 		t.Fatalf("pgleasetest: no database of template %s for %s: %v", conf.Template, t.Name(), err)

@@ -24,6 +24,11 @@ export interface AcquireOptions {
   waitSeconds?: number;
   owner?: string;
   labels?: Record<string, string>;
+  /**
+   * Exactly this version of the template (as given to `ensureTemplate`, or as a lease reports
+   * it); rejects with ApiError 404 `unknown_version` when there is none. Default: the newest.
+   */
+  fingerprint?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -57,6 +62,7 @@ export class Client {
     if (options.waitSeconds !== undefined) body.wait_seconds = whole(options.waitSeconds, "waitSeconds", 0);
     if (options.owner) body.owner = options.owner;
     if (options.labels && Object.keys(options.labels).length > 0) body.labels = options.labels;
+    if (options.fingerprint) body.fingerprint = options.fingerprint;
     const answer = await this.call("POST", `/v1/templates/${segment(template)}/leases`, body, options.waitSeconds ?? 30);
     return leaseFromJson(answer as Json);
   }

@@ -64,6 +64,8 @@ export interface Template {
     /** How a released or expired clone is made fresh: reset in place, or dropped and cloned again. */
     recycle: "reset" | "reclone";
   };
+  /** The fingerprints of the versions that serve leases, the newest first. */
+  versions: string[];
 }
 
 /** The answer to ensureTemplate: `ready`, or `build` when this caller must build it. */

@@ -36,6 +36,8 @@ export interface PgleaseOptions {
 export interface RunSettings {
   url: string;
   template: string;
+  /** The version this run built or found, when it has migrations of its own: every lease names it. */
+  fingerprint?: string;
   ttlSeconds: number;
   waitSeconds: number;
   /** A directory of this run's: each worker notes its lease there, for the teardown to release. */
@@ -54,10 +56,11 @@ export async function startRun(options: PgleaseOptions = {}): Promise<RunSetting
   if (options.token) process.env.PGLEASE_TOKEN = options.token;
   const client = new Client({ url: options.url, token: options.token });
   const cwd = path.resolve(options.cwd ?? process.cwd());
+  let version: string | undefined;
   try {
     if (options.migrations) {
       const command = options.migrations;
-      const version = fingerprint(options.migrationsFiles ?? [], cwd, command);
+      version = fingerprint(options.migrationsFiles ?? [], cwd, command);
       await buildTemplate(client, template, version, (build) => runMigrations(command, build, cwd), { timeoutSeconds: 600 });
     } else {
       await client.template(template);
@@ -68,6 +71,7 @@ export async function startRun(options: PgleaseOptions = {}): Promise<RunSetting
   const settings: RunSettings = {
     url: client.url,
     template,
+    ...(version ? { fingerprint: version } : {}),
     ttlSeconds: parseDuration(options.ttl ?? 600),
     waitSeconds: parseDuration(options.wait ?? 120),
     runDir: mkdtempSync(path.join(os.tmpdir(), "pglease-run-")),

@@ -68,6 +68,8 @@ export class WorkerDatabases {
         waitSeconds: this.settings.waitSeconds,
         owner: `${this.runnerName()} worker ${this.worker} ${os.hostname()}:${process.pid}`,
         labels: { worker: this.worker },
+        // The version this run built: another job's newer migrations of the same template name do not reach it.
+        fingerprint: this.settings.fingerprint,
       });
       this.state.pristine = true;
       this.save();

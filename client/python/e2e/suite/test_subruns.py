@@ -2,6 +2,7 @@
 failing test's database kept, a worker killed mid-run, an unreachable daemon, --help."""
 
 import json
+import os
 import re
 import socket
 import threading
@@ -158,3 +159,47 @@ def test_help_describes_every_setting(subrun):
                    "--pglease-migrations-files=PATH", "--pglease-keep-failed=DURATION",
                    "--pglease-ttl=DURATION", "pglease_url", "pglease_template", "PGLEASE_TOKEN"):
         assert option in text, option
+
+
+BRANCH_MIGRATION = """
+import os
+import psycopg
+
+with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+    conn.execute("CREATE TABLE {table} (n int)")
+"""
+
+
+def test_two_branches_of_one_template_each_get_their_own_schema(subrun, pglease_client):
+    """Jobs of two branches share one pgleased and one template name with different
+    migrations: each run leases the version it built, even once the other built a newer one,
+    and neither rebuilds the other's."""
+    name = f"e2e_branch_{os.getpid()}"
+    subrun.makepyfile(test_branch="""
+        import psycopg
+
+        def test_schema(pglease_dsn, pytestconfig):
+            with psycopg.connect(pglease_dsn) as c:
+                tables = [r[0] for r in c.execute(
+                    "SELECT relname FROM pg_class WHERE relkind = 'r' "
+                    "AND relnamespace = 'public'::regnamespace ORDER BY 1")]
+            assert tables == [pytestconfig.getini("branch_table")]
+    """)
+
+    subrun.makeconftest('def pytest_addoption(parser):\n'
+                        '    parser.addini("branch_table", "the table this branch makes")\n')
+
+    def run_branch(table):
+        subrun.makeini(f"[pytest]\npglease_template = {name}\n"
+                       "pglease_migrations = python migrate_branch.py\n"
+                       "pglease_migrations_files = migrate_branch.py\n"
+                       f"branch_table = {table}\n")
+        subrun.path.joinpath("migrate_branch.py").write_text(BRANCH_MIGRATION.format(table=table))
+        result = subrun.runpytest_subprocess("-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
+
+    run_branch("branch_a")
+    run_branch("branch_b")  # the newest version of the template now
+    run_branch("branch_a")  # still its own schema: it leases its version by fingerprint
+    versions = pglease_client.template(name)["versions"]
+    assert len(versions) == 2, f"both versions side by side, each built once: {versions}"

@@ -50,9 +50,12 @@ class Client:
     # ------------------------------------------------------------------ leases
 
     def acquire(self, template: str, *, ttl: float | None = None, wait: float | None = None,
-                owner: str | None = None, labels: Mapping[str, str] | None = None) -> Lease:
+                owner: str | None = None, labels: Mapping[str, str] | None = None,
+                fingerprint: str | None = None) -> Lease:
         """Leases a clone of `template` for `ttl` seconds, waiting up to `wait` seconds for one
-        (both default to the template's settings)."""
+        (both default to the template's settings). With `fingerprint` (as given to
+        ensure_template, or as a lease reports it) the clone is of exactly that version; raises
+        NotFoundError `unknown_version` when the template has none. Default: the newest."""
         body: dict[str, Any] = {}
         if ttl is not None:
             body["ttl_seconds"] = _seconds(ttl, "ttl")
@@ -62,6 +65,8 @@ class Client:
             body["owner"] = owner
         if labels:
             body["labels"] = dict(labels)
+        if fingerprint:
+            body["fingerprint"] = fingerprint
         answer = self._call("POST", f"/v1/templates/{_path(template)}/leases", body,
                             extra_wait=wait if wait is not None else 30.0)
         return Lease.from_json(answer)

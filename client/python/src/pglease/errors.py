@@ -40,7 +40,8 @@ class UnauthorizedError(ApiError):
 
 
 class NotFoundError(ApiError):
-    """404: `unknown_template`, `unknown_lease`, `unknown_build`, or `not_found` (no such path)."""
+    """404: `unknown_template`, `unknown_lease`, `unknown_build`, `unknown_version` (no version
+    with the fingerprint an acquire named), or `not_found` (no such path)."""
 
 
 class ConflictError(ApiError):

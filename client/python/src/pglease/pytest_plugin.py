@@ -195,7 +195,10 @@ def _pglease_worker(request: pytest.FixtureRequest, pglease_client: Client,
     databases = WorkerDatabases(
         pglease_client, pglease_template.name, ttl=settings.ttl, wait=settings.wait,
         owner=f"pytest {worker} {socket.gethostname()}:{os.getpid()}",
-        labels={"runner": "pytest", "worker": worker})
+        labels={"runner": "pytest", "worker": worker},
+        # The version this run built from its migrations: another job's newer migrations of the
+        # same template name, on the same pgleased, do not reach it.
+        fingerprint=pglease_template.fingerprint if settings.migrations else None)
     yield databases
     try:
         databases.close()

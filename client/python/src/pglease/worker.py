@@ -36,9 +36,10 @@ class WorkerDatabases:
     through the lease for every later one (`POST /v1/leases/{id}/reset`)."""
 
     def __init__(self, client: Client, template: str, *, ttl: float, wait: float, owner: str,
-                 labels: Mapping[str, str] | None = None):
+                 labels: Mapping[str, str] | None = None, fingerprint: str | None = None):
         self.client = client
         self.template = template
+        self.fingerprint = fingerprint  # exactly this version of the template, when given
         self.ttl = ttl
         self.wait = wait
         self.owner = owner
@@ -51,7 +52,8 @@ class WorkerDatabases:
         """This worker's lease, acquired on first use (and again after one was given up)."""
         if self._worker is None:
             self._worker = self.client.acquire(self.template, ttl=self.ttl, wait=self.wait,
-                                               owner=self.owner, labels=self.labels)
+                                               owner=self.owner, labels=self.labels,
+                                               fingerprint=self.fingerprint)
             self._renewer.add(self._worker.id)
             self._pristine = True
         return self._worker

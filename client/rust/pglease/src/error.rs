@@ -19,6 +19,8 @@ pub enum Code {
     UnknownTemplate,
     UnknownLease,
     UnknownBuild,
+    /// The template has no version with the fingerprint an acquire named.
+    UnknownVersion,
     MethodNotAllowed,
     RequestTimeout,
     Conflict,
@@ -44,6 +46,7 @@ const CODES: &[(&str, Code)] = &[
     ("unknown_template", Code::UnknownTemplate),
     ("unknown_lease", Code::UnknownLease),
     ("unknown_build", Code::UnknownBuild),
+    ("unknown_version", Code::UnknownVersion),
     ("method_not_allowed", Code::MethodNotAllowed),
     ("request_timeout", Code::RequestTimeout),
     ("conflict", Code::Conflict),

@@ -21,10 +21,6 @@ use crate::model::{AcquireOptions, LeaseInfo, ReleaseMode};
 use crate::template::BuildOptions;
 use crate::{Client, Lease};
 
-/// Acquire names the exact template version the test ensured once pgleased takes `fingerprint`
-/// on acquire; until then it refuses the field, and a lease is of the template's ready version.
-const PIN_TEMPLATE_VERSION: bool = false;
-
 /// Written by the nextest setup script: `name@fingerprint` of every template it made ready,
 /// space-separated, so that test processes need not ask again.
 pub(crate) const READY_TEMPLATES_ENV: &str = "PGLEASE_READY_TEMPLATES";
@@ -207,9 +203,9 @@ fn acquire(args: &TestArgs, settings: &Settings, template: Option<&SqlxTemplate>
         .owner(args.test.chars().take(200).collect::<String>())
         .label("runner", runner);
     options.ttl = settings.ttl;
-    if PIN_TEMPLATE_VERSION {
-        options.fingerprint = template.and_then(|t| t.fingerprint().ok());
-    }
+    // Exactly the version this test ensured: another job's newer migrations of the same template
+    // name, on the same pgleased, do not reach it.
+    options.fingerprint = template.and_then(|t| t.fingerprint().ok());
     client().acquire(args.template, &options).unwrap_or_else(|error| {
         panic!("pglease: no database of template {} for {}: {error}{}", args.template, args.test, hint(&error))
     })

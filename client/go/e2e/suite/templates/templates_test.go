@@ -145,3 +145,32 @@ func TestTheSuitesHashNamesItsMigrationsRelativeToTheirDirectory(t *testing.T) {
 		t.Fatalf("hash %s, want %s (%v)", got, want, err)
 	}
 }
+
+func TestTwoBranchesOfOneTemplateEachLeaseTheirOwnVersion(t *testing.T) {
+	t.Parallel()
+	name := unique("branch")
+	branch := func(table string, builds *atomic.Int32) pgleasetest.Config {
+		dir := filepath.Join(t.TempDir(), "migrations")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "001.sql"), []byte("CREATE TABLE "+table+" (n int);"), 0o644)
+		return pgleasetest.Config{Template: name, Migrator: dirMigrator{pgleasetest.SQLDir(dir), builds}}
+	}
+	var buildsA, buildsB atomic.Int32
+	a, b := branch("branch_a", &buildsA), branch("branch_b", &buildsB)
+	tables := func(conf pgleasetest.Config) string {
+		return suite.Value[string](t, pgleasetest.New(t, conf),
+			"SELECT string_agg(relname, ',') FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace")
+	}
+	// b is built after a: it is the template's newest version, and a lives on beside it.
+	for _, step := range []struct {
+		conf pgleasetest.Config
+		want string
+	}{{a, "branch_a"}, {b, "branch_b"}, {a, "branch_a"}, {b, "branch_b"}, {a, "branch_a"}} {
+		if got := tables(step.conf); got != step.want {
+			t.Fatalf("a test of the branch with %s got a database with %s", step.want, got)
+		}
+	}
+	if buildsA.Load() != 1 || buildsB.Load() != 1 {
+		t.Fatalf("built %d and %d times, want each once", buildsA.Load(), buildsB.Load())
+	}
+}

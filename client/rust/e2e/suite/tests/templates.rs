@@ -118,6 +118,21 @@ async fn the_async_client_builds_with_sqlx_migrations() {
     assert_eq!(rows, [1, 2], "new leases are of the new version");
     conn.close().await.unwrap();
     client.release(lease, pglease::ReleaseMode::Recycle).await.unwrap();
+
+    // The first version lives on beside the second: a lease naming it gets it (another branch's
+    // job, whose migrations stop at the first file).
+    let options = AcquireOptions::new().fingerprint(first.fingerprint.clone());
+    let lease = client.acquire(template.name(), &options).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&lease.dsn).await.unwrap();
+    let rows: Vec<i32> = sqlx::query_scalar("SELECT n FROM one ORDER BY n").fetch_all(&mut conn).await.unwrap();
+    assert_eq!(rows, [1], "a lease of the first version by its fingerprint");
+    conn.close().await.unwrap();
+    client.release(lease, pglease::ReleaseMode::Recycle).await.unwrap();
+    let unknown = client.acquire(template.name(), &AcquireOptions::new().fingerprint("no-such-version")).await;
+    assert!(
+        matches!(&unknown, Err(Error::Api(e)) if e.code == Code::UnknownVersion && e.status == 404),
+        "a fingerprint no version has: {unknown:?}"
+    );
     std::fs::remove_dir_all(&base).unwrap();
 }
 
