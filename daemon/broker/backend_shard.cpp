@@ -42,7 +42,12 @@ backend_shard::parts::parts(const asio::any_io_executor& executor, const backend
       ender(sessions),
       pool(executor, endpoint, config.prefix, templates, deadlines, metrics, operations, life,
            {[this](template_pool& p, clone& c) { desk.offer(p, c); },
-            [this](const template_pool& p, bool newest) { return waiting.count_for(p, newest); }}),
+            [this](const template_pool& p, bool newest) { return waiting.count_for(p, newest); },
+            [dir = config.state_dir](const std::string& database) {
+                // What a version recorded for resets in place goes with its template database.
+                std::error_code ignored;
+                std::filesystem::remove_all(dir / database, ignored);
+            }}),
       recloning(pool, operations, endpoint, templates),
       recycling(executor, endpoint, templates, writer, ender, maintenance, recloning, metrics, life,
                 {[this](template_pool& p, clone& c) {

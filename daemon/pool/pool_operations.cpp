@@ -358,6 +358,7 @@ asio::awaitable<void> pool_operations::drop_other(std::string name) {
             spdlog::info("backend={} db={} is in use again; not dropping it", endpoint_.name, name);
             co_return;
         }
+        hooks_.database_dropped(name);
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }

@@ -39,6 +39,9 @@ class pool_operations {
         std::function<void(template_pool&, clone&)> clone_ready;
         /// Workers a clone of a version would serve now (`newest`: the template's newest).
         std::function<std::size_t(const template_pool&, bool newest)> waiters;
+        /// A database that is no clone was dropped (a version's template database: what was
+        /// recorded of it for resets goes too).
+        std::function<void(const std::string&)> database_dropped;
     };
 
     pool_operations(boost::asio::any_io_executor executor, const backend_endpoint& endpoint,

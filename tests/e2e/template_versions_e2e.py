@@ -206,6 +206,11 @@ def check_idle_eviction(results, binary, workdir):
         for fingerprint in ("v1", "v2", "v3"):
             ensure(daemon.port, fingerprint, fingerprint)
         v1, v2, v3 = (internal(daemon, f) for f in ("v1", "v2", "v3"))
+        v2_template = next(name for name, comment in our_databases(daemon).items()
+                           if '"kind":"template"' in comment and v2 in comment)
+        versions_dir = data_dir / "versions"
+        results.check("each version's rows are recorded for resets",
+                      (versions_dir / v2_template).is_dir(), f"{versions_dir / v2_template}")
         held = acquire(daemon.port, "v1").json()
         leased_at = time.monotonic()
         # v3 is the newest: it stays whether leased or not.
@@ -219,6 +224,10 @@ def check_idle_eviction(results, binary, workdir):
                       wait_for(lambda: not any(v2 in comment for comment in
                                                our_databases(daemon).values()), 20),
                       f"{sorted(names)}")
+        results.check("what the evicted version recorded for resets is removed with it",
+                      wait_for(lambda: not (versions_dir / v2_template).exists(), 10) and
+                      any(versions_dir.iterdir()),
+                      f"{sorted(p.name for p in versions_dir.iterdir())}")
         http_request(daemon.port, "DELETE", f"/v1/leases/{held['id']}")
         results.check("once its lease ends, that version goes too", wait_for(
             lambda: v1 not in (versions(daemon.port) or [v1]), 20, 0.5),
