@@ -8,6 +8,7 @@
 
 #include "broker/lease_roles.hpp"
 #include "broker/shard_parts.hpp"
+#include "leases/lease_id.hpp"
 #include "logging.hpp"
 #include "pg/conninfo.hpp"
 #include "pg/pg_error.hpp"
@@ -21,6 +22,13 @@ namespace {
 
 // Catalog writes that queue while these are busy go together in one round trip.
 constexpr std::size_t catalog_connections = 3;
+
+// A random advisory lock key for one lock session (from 128 random bits of a lease id), unlike
+// any other broker's: see catalog_writer::fence.
+std::int64_t fence_key() {
+    const std::string random = new_lease_id();
+    return static_cast<std::int64_t>(std::stoull(random.substr(0, 15), nullptr, 16));
+}
 
 }  // namespace
 
@@ -181,6 +189,14 @@ asio::awaitable<void> backend_shard::take_lock() {
             "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", "pglease:" + config_.prefix);
         standby_ = taken.value(0, 0) != "t";
         if (!standby_) {
+            // Every catalog write from now on commits only while this session lives (and holds
+            // the backend's lock): it also holds a key of its own, which a catalog write could
+            // take only once the session is gone. A broker whose lock session died writes
+            // nothing, even before it notices.
+            const std::int64_t session_key = fence_key();
+            co_await lock_connection_->query("SELECT pg_advisory_lock($1::bigint)",
+                                             std::to_string(session_key));
+            parts_->writer.fence(session_key, [this] { parts_->watch_timer.cancel(); });
             if (announced) {
                 spdlog::info("backend={} the other broker let go; taking over", endpoint_.name);
                 if (endpoint_.lease_password_generated && !endpoint_.pgdata) {
@@ -220,6 +236,12 @@ asio::awaitable<void> backend_shard::supervise() {
         bool alive = true;
         try {
             co_await lock_connection_->exec("SELECT 1", 10s);
+        } catch (const pg::timeout_error& e) {
+            // A slow server, not a lost one, while the session (and with it the lock) lives on:
+            // memory still holds what the catalog says, so there is nothing to rebuild.
+            alive = lock_connection_->usable();
+            warn_limited("backend_slow backend=" + endpoint_.name, "backend={} {}: {}",
+                         endpoint_.name, alive ? "slow to answer" : "lost", e.what());
         } catch (const pg::pg_error& e) {
             warn_limited("backend_lost backend=" + endpoint_.name, "backend={} lost: {}",
                          endpoint_.name, e.what());
@@ -241,6 +263,14 @@ asio::awaitable<void> backend_shard::supervise() {
                     co_await ensure_lease_roles(*conn, endpoint_, config_.templates);
                 }
                 co_await check_resets();
+                // Clones and drops started before the loss may still be running (a slow server
+                // rather than a dead one): the catalog is read once they are done, or a CREATE
+                // DATABASE committing after the read would leave a database nobody counts.
+                for (const auto until = std::chrono::steady_clock::now() + 60s;
+                     parts_->pool.running() > 0 && std::chrono::steady_clock::now() < until;) {
+                    asio::steady_timer settle(executor_, 50ms);
+                    co_await settle.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+                }
                 co_await reconcile();
                 life_.up = true;
                 spdlog::info("backend={} back: {} leases adopted", endpoint_.name,

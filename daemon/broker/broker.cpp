@@ -236,19 +236,31 @@ int broker::pending_tasks() const {
     return pending;
 }
 
-bool broker::ready() const {
+broker::readiness broker::ready() const {
+    readiness answer;
+    bool any_up = false;
     for (const auto& shard : shards_) {
-        if (!shard->up()) {
-            return false;
-        }
-        for (const auto& name : template_names_) {
-            auto one = shard->status(name);
-            if (!one || one->fingerprint.empty()) {
-                return false;
-            }
+        if (shard->up()) {
+            any_up = true;
+        } else {
+            answer.problems.push_back("backend " + shard->endpoint().name + " is unreachable");
         }
     }
-    return true;
+    answer.ready = any_up;
+    for (const auto& name : template_names_) {
+        bool served = false;
+        for (const auto& shard : shards_) {
+            auto one = shard->up() ? shard->status(name) : std::nullopt;
+            if (one && !one->fingerprint.empty()) {
+                served = true;
+            } else if (shard->up()) {
+                answer.problems.push_back("template " + name + " has no ready version on backend " +
+                                          shard->endpoint().name);
+            }
+        }
+        answer.ready = answer.ready && served;
+    }
+    return answer;
 }
 
 }  // namespace pglease

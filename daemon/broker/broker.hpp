@@ -71,8 +71,14 @@ class broker {
     std::optional<template_status> status(const std::string& template_name) const;
     /// Every configured template.
     std::vector<template_status> templates() const;
-    /// True when every backend is up and every configured template has a ready version.
-    bool ready() const;
+    /// Whether leases can be served: `ready` when every configured template has a ready version
+    /// on some backend that is up (and, with none configured, some backend is up); `problems`
+    /// names what falls short of all backends serving everything (degraded while still ready).
+    struct readiness {
+        bool ready = false;
+        std::vector<std::string> problems;
+    };
+    readiness ready() const;
     /// Every backend's state.
     std::vector<backend_status> backends() const;
     /// Background tasks still running over every backend.

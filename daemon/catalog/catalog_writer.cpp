@@ -19,6 +19,9 @@ namespace {
 // or two.
 constexpr std::size_t max_batch = 64;
 
+// SQLSTATE of the fence's division: see catalog_writer::fence.
+constexpr std::string_view division_by_zero = "22012";
+
 std::string comment_statement(pg::connection& conn, const std::string& database,
                               const std::string& text) {
     return "COMMENT ON DATABASE " + conn.quote_identifier(database) + " IS " +
@@ -29,8 +32,9 @@ std::string comment_statement(pg::connection& conn, const std::string& database,
 
 // The statements of `batch` as one query: its comments, then the signal to the sessions of
 // those that asked for it (the query's result lists them).
-std::string catalog_writer::batch_query(pg::connection& conn, const std::vector<pending*>& batch) {
-    std::string statements;
+std::string catalog_writer::batch_query(pg::connection& conn,
+                                        const std::vector<pending*>& batch) const {
+    std::string statements = fence_;
     std::string ending;
     for (const auto* p : batch) {
         statements += comment_statement(conn, p->database, p->text) + ";\n";
@@ -53,6 +57,16 @@ void catalog_writer::note_signaled(const pg::result& rows, const std::vector<pen
             }
         }
     }
+}
+
+void catalog_writer::fence(std::int64_t key, std::function<void()> lost) {
+    // The broker's lock session holds advisory lock `key` exclusively as long as it lives (and
+    // with it the backend's lock). Taking it shared here succeeds only once that session is gone:
+    // then the division by zero aborts the batch's transaction before any comment commits (the
+    // shared lock goes with the transaction). One lock-manager call, no catalog scan.
+    fence_ =
+        "SELECT 1 / (NOT pg_try_advisory_xact_lock_shared(" + std::to_string(key) + "))::int;\n";
+    lost_ = std::move(lost);
 }
 
 catalog_writer::catalog_writer(asio::any_io_executor executor, pg::connection_pool& connections,
@@ -103,7 +117,12 @@ asio::awaitable<void> catalog_writer::flush() {
                 for (pending* p : batch) {
                     p->finished = true;
                 }
-            } catch (const pg::server_error&) {
+            } catch (const pg::server_error& e) {
+                if (!fence_.empty() && e.sqlstate() == division_by_zero) {
+                    throw fenced_error("backend " + backend_ +
+                                       ": this broker no longer holds the backend's lock "
+                                       "(another broker may serve it now); nothing was written");
+                }
                 if (batch.size() == 1) {
                     batch[0]->failure = std::current_exception();
                     batch[0]->finished = true;
@@ -123,6 +142,14 @@ asio::awaitable<void> catalog_writer::flush() {
                     p->failure = std::current_exception();
                 }
                 p->finished = true;
+            }
+        } catch (const fenced_error&) {
+            for (pending* p : batch) {
+                p->failure = std::current_exception();
+                p->finished = true;
+            }
+            if (lost_) {
+                lost_();
             }
         } catch (const pg::pg_error&) {
             // The connection failed: what was not written yet fails with it.

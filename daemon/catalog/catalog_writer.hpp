@@ -7,8 +7,11 @@
 // holds.
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,7 @@
 
 #include "broker/backend_life.hpp"
 #include "catalog/catalog_comment.hpp"
+#include "pg/pg_error.hpp"
 
 namespace pglease {
 
@@ -26,6 +30,13 @@ class connection;
 class connection_pool;
 class result;
 }  // namespace pg
+
+/// A write refused because this broker no longer holds the backend's lock (its lock session
+/// is gone: another broker may serve the backend now). Nothing of the write was committed.
+class fenced_error : public pg::pg_error {
+  public:
+    explicit fenced_error(std::string message) : pg_error("fence", std::move(message)) {}
+};
 
 class catalog_writer {
   public:
@@ -42,6 +53,12 @@ class catalog_writer {
     boost::asio::awaitable<bool> write(std::string database, catalog_comment comment,
                                        bool end_sessions = false);
 
+    /// Fences every write from now on: it commits only while the broker's lock session, which
+    /// holds advisory lock `key` exclusively, lives (checked in the write's own transaction);
+    /// else the write fails with fenced_error and `lost` is told. Called each time the lock is
+    /// taken.
+    void fence(std::int64_t key, std::function<void()> lost);
+
   private:
     struct pending {
         explicit pending(const boost::asio::any_io_executor& executor)
@@ -57,7 +74,7 @@ class catalog_writer {
     };
 
     boost::asio::awaitable<void> flush();
-    static std::string batch_query(pg::connection& conn, const std::vector<pending*>& batch);
+    std::string batch_query(pg::connection& conn, const std::vector<pending*>& batch) const;
     static void note_signaled(const pg::result& rows, const std::vector<pending*>& batch);
 
     boost::asio::any_io_executor executor_;
@@ -67,6 +84,9 @@ class catalog_writer {
     std::string backend_;
     std::deque<pending*> queue_;
     std::size_t flushing_ = 0;
+    /// The statement that fails a batch whose broker lost the lock ("" until fence()).
+    std::string fence_;
+    std::function<void()> lost_;
 };
 
 }  // namespace pglease

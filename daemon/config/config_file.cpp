@@ -15,6 +15,7 @@
 
 #include "config/config_keys.hpp"
 #include "config/setting_table.hpp"
+#include "json_text.hpp"
 
 namespace pglease {
 namespace {
@@ -440,10 +441,13 @@ std::vector<std::string> read_config_text(const std::string& text, const std::st
     config_reader reader(source, base_dir);
     json root;
     try {
-        root = json::parse(text);
+        root = parse_json_text(text);
     } catch (const json::parse_error& e) {
         reader.problem(
             "", "invalid JSON at " + position_of(text, e.byte) + ": " + parse_error_detail(e));
+        return reader.take_problems();
+    } catch (const json_number_overflow& e) {
+        reader.problem(e.where(), "a number past what JSON's doubles hold");
         return reader.take_problems();
     }
     reader.read_root(root, s);

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <openssl/crypto.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -242,10 +244,20 @@ boost::asio::awaitable<http_response> api_router::health(const call&) {
 }
 
 boost::asio::awaitable<http_response> api_router::readiness(const call&) {
-    if (!engine_.ready()) {
+    const broker::readiness state = engine_.ready();
+    std::string detail;
+    for (const auto& problem : state.problems) {
+        detail += (detail.empty() ? "" : "; ") + problem;
+    }
+    if (!state.ready) {
         co_return error_response(503, "not_ready",
-                                 "backends are not all reachable or templates not all built",
+                                 detail.empty() ? "no backend is reachable yet"
+                                                : "cannot serve every template: " + detail,
                                  seconds(1));
+    }
+    if (!detail.empty()) {
+        // Every template is served by some backend: a balancer keeps sending work here.
+        co_return json_response(200, {{"status", "degraded"}, {"detail", detail}});
     }
     co_return json_response(200, {{"status", "ready"}});
 }
@@ -346,7 +358,25 @@ boost::asio::awaitable<http_response> api_router::acquire(const call& c) {
     }
     fields.reject_unknown();
     auto lease = co_await engine_.acquire(c.params[0], std::move(acquire));
-    co_return json_response(201, lease_json(lease, true));
+    http_response answer = json_response(201, lease_json(lease, true));
+    // A client gone before its answer never learns the lease id: the lease would hold its clone
+    // until the TTL. It is released (recycled: nothing says what the client did) instead.
+    const auto executor = co_await boost::asio::this_coro::executor;
+    answer.undelivered = [this, executor, id = lease.id, name = lease.database] {
+        spdlog::info("db={} lease answer not delivered (the client left); releasing it", name);
+        boost::asio::co_spawn(executor, engine_.release(id, release_mode::recycle, std::nullopt),
+                              [name](const std::exception_ptr& failure) {
+                                  if (failure) {
+                                      try {
+                                          std::rethrow_exception(failure);
+                                      } catch (const std::exception& e) {
+                                          spdlog::warn("db={} undelivered lease not released: {}",
+                                                       name, e.what());
+                                      }
+                                  }
+                              });
+    };
+    co_return answer;
 }
 
 boost::asio::awaitable<http_response> api_router::list_leases(const call& c) {

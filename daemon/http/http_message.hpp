@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@ struct http_response {
     std::string content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
+    /// Run when the answer cannot reach the client: it closed its connection before the answer
+    /// was written, or the write failed. What the answer handed out is taken back there.
+    std::function<void()> undelivered;
 };
 
 }  // namespace pglease

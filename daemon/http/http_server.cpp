@@ -1,9 +1,11 @@
 #include "http/http_server.hpp"
 
 #include <cctype>
+#include <cerrno>
 #include <list>
 #include <optional>
 #include <stdexcept>
+#include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -78,9 +80,22 @@ struct http_server_state {
 
 namespace {
 
-asio::awaitable<void> write_response(beast::tcp_stream& stream, const http_limits& limits,
+// True when the client has closed its end: a read would find the end of the stream (bytes it
+// sent after its request, a pipelined one, leave it readable but not closed).
+bool peer_closed(beast::tcp_stream& stream) {
+    char byte = 0;
+    const auto got = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+// Writes the answer; false when it could not reach the client (`undelivered` has run then).
+asio::awaitable<bool> write_response(beast::tcp_stream& stream, const http_limits& limits,
                                      const http_response& response, bool keep_alive,
                                      unsigned version) {
+    if (response.undelivered && peer_closed(stream)) {
+        response.undelivered();
+        co_return false;
+    }
     http::response<http::string_body> out{static_cast<http::status>(response.status), version};
     out.set(http::field::server, "pgleased");
     if (!response.body.empty()) {
@@ -93,8 +108,12 @@ asio::awaitable<void> write_response(beast::tcp_stream& stream, const http_limit
     out.body() = response.body;
     out.prepare_payload();
     stream.expires_after(limits.read_timeout);
-    boost::system::error_code ignored;
-    co_await http::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ignored));
+    boost::system::error_code failed;
+    co_await http::async_write(stream, out, asio::redirect_error(asio::use_awaitable, failed));
+    if (failed && response.undelivered) {
+        response.undelivered();
+    }
+    co_return !failed;
 }
 
 http_response plain_error(int status, const std::string& code, const std::string& message) {
@@ -193,8 +212,8 @@ asio::awaitable<void> run_session(std::shared_ptr<http_server_state> s, tcp::soc
                 plain_error(500, "internal_error", "internal error: " + std::string(e.what()));
         }
         const bool again = keep_alive && !s->stopping;
-        co_await write_response(stream, s->limits, response, again, version);
-        if (!again) {
+        const bool delivered = co_await write_response(stream, s->limits, response, again, version);
+        if (!again || !delivered) {
             break;
         }
     }

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "http/api_error.hpp"
+#include "json_text.hpp"
 
 namespace pglease {
 namespace {
@@ -23,10 +24,13 @@ request_fields::request_fields(const std::string& body) {
         return;
     }
     try {
-        body_ = nlohmann::json::parse(body);
+        body_ = parse_json_text(body);
     } catch (const nlohmann::json::parse_error& e) {
         throw api_error(400, "invalid_json",
                         "request body is not valid JSON (at byte " + std::to_string(e.byte) + ")");
+    } catch (const json_number_overflow& e) {
+        refuse((e.where().empty() ? std::string("a number") : e.where()) +
+               " is out of range: a number past what JSON's doubles hold");
     }
     if (!body_.is_object()) {
         throw api_error(

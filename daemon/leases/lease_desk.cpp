@@ -228,6 +228,15 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
         co_return co_await after_restart(id, record.key, failure == nullptr);
     }
     if (failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const fenced_error& e) {
+            // Nothing was written, and the backend may be another broker's now: its clone is
+            // not this broker's to drop.
+            pool.move(c, clone_state::idle);
+            throw broker_error("backend_down", e.what(), 1s);
+        } catch (...) {
+        }
         // What the catalog now says of the clone is unknown: it goes.
         hooks_.drop(pool, c);
         hooks_.changed();

@@ -201,8 +201,10 @@ void pool_operations::schedule() {
 
 void pool_operations::launch(asio::awaitable<void> operation) {
     ++in_flight_;
+    ++running_;
     spawn_background(executor_, life_, std::move(operation), endpoint_.name, "operation",
                      [this, generation = life_.generation] {
+                         --running_;
                          if (generation == life_.generation) {
                              --in_flight_;
                          }

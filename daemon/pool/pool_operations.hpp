@@ -67,6 +67,8 @@ class pool_operations {
     std::size_t databases() const noexcept;
     /// CREATE and DROP DATABASE running now.
     int in_flight() const noexcept { return in_flight_; }
+    /// Operations still running, those started before the backend was lost included.
+    int running() const noexcept { return running_; }
     /// Forgets queued work and watches (the backend was lost).
     void forget() noexcept;
 
@@ -108,6 +110,7 @@ class pool_operations {
     std::vector<std::string> database_drops_;
     std::map<std::string, surplus_watch> surplus_;
     int in_flight_ = 0;
+    int running_ = 0;
     int failures_ = 0;
     std::chrono::steady_clock::time_point paused_until_{};
     bool resume_scheduled_ = false;

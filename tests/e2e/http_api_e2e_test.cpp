@@ -3,9 +3,12 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <netinet/in.h>
 #include <set>
 #include <signal.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -181,6 +184,53 @@ TEST(http_api, an_exhausted_pool_waits_for_a_release_and_a_short_wait_gets_503) 
     waiter.join();
     ASSERT_TRUE(waited.contains("id")) << daemon.log();
     EXPECT_EQ(waited["database"], held["database"]);
+}
+
+// Sends an acquire on a connection of its own and closes it without reading the answer.
+void acquire_and_leave(std::uint16_t port, const std::string& body) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    const std::string request =
+        "POST /v1/templates/app/leases HTTP/1.1\r\nHost: pglease\r\n"
+        "Content-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    ::close(fd);
+}
+
+TEST(http_api, a_lease_whose_answer_finds_its_client_gone_is_released_not_held_to_its_ttl) {
+    api_daemon daemon("vanished_client", 1, 1);
+    http_client client("127.0.0.1", daemon.port());
+    const json held = acquire(client);
+    // A worker that asks, waits, and is gone (killed, timed out) before a clone frees up.
+    acquire_and_leave(daemon.port(), R"({"wait_seconds": 30, "owner": "gone"})");
+    const auto waiting = [&] {
+        return client.get("/v1/templates/app").json()["pool"]["waiters"].get<int>();
+    };
+    for (const auto until = clock::now() + 10s; waiting() == 0 && clock::now() < until;) {
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_EQ(waiting(), 1);
+    ASSERT_EQ(client.del("/v1/leases/" + held["id"].get<std::string>() + "?mode=reuse").status,
+              204);
+    // Granted to the waiter, whose answer has nowhere to go: released again, and recycled.
+    bool given_back = false;
+    for (const auto until = clock::now() + 20s; !given_back && clock::now() < until;
+         std::this_thread::sleep_for(50ms)) {
+        const json pool = client.get("/v1/templates/app").json()["pool"];
+        given_back = client.get("/v1/leases").json()["leases"].empty() && pool["leased"] == 0 &&
+                     pool["idle"] == 1;
+    }
+    EXPECT_TRUE(given_back) << client.get("/v1/templates/app").body << "\n" << daemon.log();
+    EXPECT_NE(daemon.log().find("lease answer not delivered"), std::string::npos) << daemon.log();
+    // The pool serves the next worker at once.
+    const json next = acquire(client, {{"wait_seconds", 10}});
+    EXPECT_EQ(next["database"], held["database"]);
 }
 
 TEST(http_api, a_vanished_worker_is_expired_and_renew_keeps_a_lease_alive) {

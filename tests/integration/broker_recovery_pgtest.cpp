@@ -200,7 +200,45 @@ TEST(broker_recovery, a_version_that_comes_back_while_it_drains_keeps_its_leased
     h.run_for(500ms);
     EXPECT_TRUE(pool_settled(h, "app", 2));
     EXPECT_EQ(h.managed_databases().size(), 3u) << "a version's databases leaked or vanished";
-    EXPECT_TRUE(h.engine().ready());
+    EXPECT_TRUE(h.engine().ready().ready);
+}
+
+TEST(broker_recovery, a_broker_whose_lock_session_died_grants_nothing_even_before_it_notices) {
+    broker_harness h;
+    h.add_migrations_template("app", schema()).pool.min_idle = 2;
+    h.config().watch_interval = 1h;  // the broker does not look at its lock session by itself
+    h.start();
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
+    const auto before = h.managed_databases();
+    // What a partition or a killed session does: the lock goes, and a standby could take over.
+    const std::string holder =
+        "FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND "
+        "((classid::bigint << 32) | objid::bigint) = hashtextextended('pglease:' || $1, 0)";
+    ASSERT_EQ(h.admin_value("SELECT count(pg_terminate_backend(pid)) " + holder, h.config().prefix),
+              "1");
+    ASSERT_TRUE(h.wait_until(
+        [&] { return h.admin_value("SELECT count(*) " + holder, h.config().prefix) == "0"; }));
+
+    std::string code;
+    std::string message;
+    try {
+        h.run([&] { return h.engine().acquire("app", quick()); });
+    } catch (const broker_error& e) {
+        code = e.code();
+        message = e.what();
+    }
+    EXPECT_EQ(code, "backend_down") << "a lease was granted without the backend's lock";
+    EXPECT_NE(message.find("no longer holds the backend's lock"), std::string::npos) << message;
+    EXPECT_EQ(h.admin_value("SELECT count(*) FROM pg_database WHERE datname LIKE $1 AND "
+                            "shobj_description(oid, 'pg_database') LIKE '%\"lease\"%'",
+                            h.config().prefix + "%"),
+              "0")
+        << "a lease was recorded in the catalog";
+    EXPECT_EQ(h.managed_databases(), before) << "the fenced broker dropped a database";
+
+    // It notices at once, takes the lock again and serves.
+    auto lease = h.run([&] { return h.engine().acquire("app", quick()); });
+    EXPECT_FALSE(lease.database.empty());
 }
 
 TEST(broker_recovery, a_second_broker_waits_as_a_standby_and_takes_over) {

@@ -348,6 +348,8 @@ TEST(settings, invalid_input_fails_with_the_key_path_and_the_problem) {
                 {R"(templates.app.pool.max_total: expected an integer, got "8")"}),
         in_file(R"({"pg_port": 70000})", {"pg_port: must be between 1 and 65535, got 70000"}),
         in_file("{\n  \"listen\": \"127.0.0.1:7432\",\n}", {"invalid JSON at line 3, column 1"}),
+        in_file(with_app(R"("pool": {"min_idle": 1e999})"),
+                {"templates.app.pool.min_idle: a number past what JSON's doubles hold"}),
         in_args({"--config", "/nonexistent/pglease.json"},
                 {"/nonexistent/pglease.json: ", "does not exist"}),
         in_file(R"({"templates": {"app": {"pool": {}}}})",
