@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -43,6 +44,20 @@ shard_config shard_config_from(const settings& options) {
     return config;
 }
 
+// Every HTTP connection and every session to a backend is a descriptor: the soft limit many
+// service managers and containers set (1024) is raised to the hard one, as servers do.
+void raise_descriptor_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) {
+        return;
+    }
+    const rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        spdlog::debug("open file limit raised from {} to {}", was, limit.rlim_cur);
+    }
+}
+
 const char* signal_name(int signal) {
     return signal == SIGTERM ? "SIGTERM" : "SIGINT";
 }
@@ -52,6 +67,7 @@ const char* signal_name(int signal) {
 int run_daemon(const settings& options) {
     // A peer that goes away mid-write must not kill the daemon.
     ::signal(SIGPIPE, SIG_IGN);
+    raise_descriptor_limit();
 
     asio::io_context io;
     // Registered before anything starts, so a signal during startup is not lost.

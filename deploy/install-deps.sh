@@ -22,6 +22,8 @@ packages=(
   podman mmdebstrap systemd
   # tests/e2e/observability_e2e.py: a real Prometheus and promtool (the service is not started)
   prometheus
+  # tests/fuzz: libFuzzer harnesses, built with clang and its fuzzer runtime
+  clang-14 libclang-rt-14-dev
 )
 # Debian's nodejs ships npm separately; NodeSource's nodejs bundles it and conflicts with that package.
 if ! command -v npm >/dev/null 2>&1; then

@@ -1,5 +1,8 @@
 #include "catalog/catalog_comment.hpp"
 
+#include <limits>
+#include <stdexcept>
+
 #include <nlohmann/json.hpp>
 
 namespace pglease {
@@ -14,6 +17,32 @@ std::int64_t to_millis(system_clock::time_point t) {
 
 system_clock::time_point from_millis(std::int64_t ms) {
     return system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+// A whole number of `value` within [min, max]; anything else (a fraction, a number past the
+// range: converting those is undefined) makes the comment not one of ours.
+template <typename Int>
+Int whole(const json& value, Int min = std::numeric_limits<Int>::min(),
+          Int max = std::numeric_limits<Int>::max()) {
+    if (value.is_number_unsigned()) {
+        const auto n = value.get<std::uint64_t>();
+        if (max >= 0 && n <= static_cast<std::uint64_t>(max)) {
+            return static_cast<Int>(n);
+        }
+    } else if (value.is_number_integer()) {
+        const auto n = value.get<std::int64_t>();
+        if (n >= static_cast<std::int64_t>(min) &&
+            (n < 0 || static_cast<std::uint64_t>(n) <= static_cast<std::uint64_t>(max))) {
+            return static_cast<Int>(n);
+        }
+    }
+    throw std::out_of_range("not a whole number in range: " + value.dump());
+}
+
+// Milliseconds since the epoch that system_clock's nanoseconds hold (years 1685 to 2255).
+system_clock::time_point millis_field(const json& value) {
+    constexpr std::int64_t limit = 9'000'000'000'000;
+    return from_millis(whole<std::int64_t>(value, -limit, limit));
 }
 
 }  // namespace
@@ -88,12 +117,12 @@ std::optional<catalog_comment> decode_catalog_comment(std::string_view text) {
             record.key = lease->at("key").get<std::string>();
             record.owner = lease->value("owner", "");
             record.labels = lease->value("labels", std::map<std::string, std::string>{});
-            record.acquired_at = from_millis(lease->at("acquired_at_ms").get<std::int64_t>());
-            record.expires_at = from_millis(lease->at("expires_at_ms").get<std::int64_t>());
+            record.acquired_at = millis_field(lease->at("acquired_at_ms"));
+            record.expires_at = millis_field(lease->at("expires_at_ms"));
             comment.lease = std::move(record);
         }
         if (const auto kept = body.find("kept_until_ms"); kept != body.end()) {
-            comment.kept_until = from_millis(kept->get<std::int64_t>());
+            comment.kept_until = millis_field(*kept);
         }
         comment.released = body.value("released", false);
         comment.client = body.value("client", false);
@@ -103,20 +132,22 @@ std::optional<catalog_comment> decode_catalog_comment(std::string_view text) {
             baseline.own_xid = reset->value("xid", "");
             const json nodes = reset->value("nodes", json::object());
             for (const auto& [relation, node] : nodes.items()) {
-                baseline.file_nodes[static_cast<std::uint32_t>(std::stoul(relation))] =
-                    node.get<std::uint32_t>();
+                baseline.file_nodes[whole<std::uint32_t>(json::parse(relation))] =
+                    whole<std::uint32_t>(node);
             }
             comment.baseline = std::move(baseline);
         }
         comment.resetting = body.value("resetting", false);
         if (const auto leased = body.find("last_leased_ms"); leased != body.end()) {
-            comment.last_leased = from_millis(leased->get<std::int64_t>());
+            comment.last_leased = millis_field(*leased);
         }
         if (comment.template_name.empty() || comment.fingerprint.empty()) {
             return std::nullopt;
         }
         return comment;
     } catch (const json::exception&) {
+        return std::nullopt;
+    } catch (const std::out_of_range&) {
         return std::nullopt;
     }
 }

@@ -105,6 +105,31 @@ TEST(catalog_comment, foreign_or_broken_comments_are_not_ours) {
     EXPECT_EQ(back->phase, catalog_comment::template_phase::ready);
 }
 
+// Found by tests/fuzz: numbers a comment may hold that no field can take (a fraction, a value
+// past the field's range, a time past what the clock holds) made the comment's reading
+// undefined or throw; such a comment is not ours.
+TEST(catalog_comment, numbers_no_field_can_hold_make_a_comment_not_ours) {
+    const std::string head = R"(pglease:v1 {"kind":"clone","template":"a","fingerprint":"b",)";
+    const auto lease = [&](const std::string& acquired) {
+        return head + R"("lease":{"key":"k","acquired_at_ms":)" + acquired +
+               R"(,"expires_at_ms":1}})";
+    };
+    EXPECT_TRUE(decode_catalog_comment(lease("1764590000000")));
+    EXPECT_FALSE(decode_catalog_comment(lease("3.52918e+23")));
+    EXPECT_FALSE(decode_catalog_comment(lease("1.5")));
+    EXPECT_FALSE(decode_catalog_comment(lease("10764590000000")));  // past the year 2255
+    EXPECT_FALSE(decode_catalog_comment(lease("18446744073709551615")));
+    EXPECT_FALSE(decode_catalog_comment(head + R"("kept_until_ms":-1e300})"));
+    const auto nodes = [&](const std::string& entry) {
+        return head + R"("reset":{"lsn":"0/1","nodes":{)" + entry + "}}}";
+    };
+    EXPECT_TRUE(decode_catalog_comment(nodes(R"("16390":16401)")));
+    EXPECT_FALSE(decode_catalog_comment(nodes(R"("x":16401)")));
+    EXPECT_FALSE(decode_catalog_comment(nodes(R"("99999999999":1)")));
+    EXPECT_FALSE(decode_catalog_comment(nodes(R"("1":-1)")));
+    EXPECT_FALSE(decode_catalog_comment(nodes(R"("1":4294967296)")));
+}
+
 TEST(template_pool, counts_follow_moves_and_never_drift) {
     template_pool pool("app", "f00d", "pglease_app_f00d_tpl");
     clone& a = pool.add("a", clone_state::creating);
