@@ -173,30 +173,49 @@ void backend_shard::on_deadline(const deadline& due) {
     }
 }
 
+asio::awaitable<bool> backend_shard::try_take_lock() {
+    if (!lock_connection_ || !lock_connection_->usable()) {
+        lock_connection_ = co_await pg::connection::connect(endpoint_.admin_conninfo, 10s);
+        // A broker whose machine vanishes must free the lock within seconds, not after the
+        // server's keepalive defaults (hours): the server probes this session's client.
+        co_await lock_connection_->exec(
+            "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
+            "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000");
+    }
+    // One broker per backend and prefix: the lock lives as long as this session.
+    auto taken = co_await lock_connection_->query(
+        "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", "pglease:" + config_.prefix);
+    if (taken.value(0, 0) != "t") {
+        co_return false;
+    }
+    // Every catalog write from now on commits only while this session lives (and holds the
+    // backend's lock): it also holds a key of its own, which a catalog write could take only
+    // once the session is gone. A broker whose lock session died writes nothing, even before it
+    // notices.
+    const std::int64_t session_key = fence_key();
+    co_await lock_connection_->query("SELECT pg_advisory_lock($1::bigint)",
+                                     std::to_string(session_key));
+    parts_->writer.fence(session_key, [this] { parts_->watch_timer.cancel(); });
+    co_return true;
+}
+
 asio::awaitable<void> backend_shard::take_lock() {
     bool announced = false;
     for (;;) {
-        if (!lock_connection_ || !lock_connection_->usable()) {
-            lock_connection_ = co_await pg::connection::connect(endpoint_.admin_conninfo, 10s);
-            // A broker whose machine vanishes must free the lock within seconds, not after the
-            // server's keepalive defaults (hours): the server probes this session's client.
-            co_await lock_connection_->exec(
-                "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
-                "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000");
+        bool taken = false;
+        try {
+            taken = co_await try_take_lock();
+            standby_ = !taken;
+        } catch (const pg::pg_error& e) {
+            if (!announced) {
+                throw;  // at start: an unreachable backend is reported as such
+            }
+            // A standby outlives a restart of the backend it waits for.
+            warn_limited("standby_reconnect backend=" + endpoint_.name,
+                         "backend={} lost while waiting as standby; connecting again: {}",
+                         endpoint_.name, e.what());
         }
-        // One broker per backend and prefix: the lock lives as long as this session.
-        auto taken = co_await lock_connection_->query(
-            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", "pglease:" + config_.prefix);
-        standby_ = taken.value(0, 0) != "t";
-        if (!standby_) {
-            // Every catalog write from now on commits only while this session lives (and holds
-            // the backend's lock): it also holds a key of its own, which a catalog write could
-            // take only once the session is gone. A broker whose lock session died writes
-            // nothing, even before it notices.
-            const std::int64_t session_key = fence_key();
-            co_await lock_connection_->query("SELECT pg_advisory_lock($1::bigint)",
-                                             std::to_string(session_key));
-            parts_->writer.fence(session_key, [this] { parts_->watch_timer.cancel(); });
+        if (taken) {
             if (announced) {
                 spdlog::info("backend={} the other broker let go; taking over", endpoint_.name);
                 if (endpoint_.lease_password_generated && !endpoint_.pgdata) {

@@ -112,6 +112,8 @@ class backend_shard {
 
     boost::asio::awaitable<void> supervise();
     boost::asio::awaitable<void> take_lock();
+    /// One attempt at the backend's lock (connecting first when needed); true when taken.
+    boost::asio::awaitable<bool> try_take_lock();
     /// Rebuilds memory from the catalog (backend_shard_recovery.cpp).
     boost::asio::awaitable<void> reconcile();
     boost::asio::awaitable<void> find_orphans(pg::connection& conn);
