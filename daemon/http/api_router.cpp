@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "broker/broker.hpp"
 #include "broker/broker_error.hpp"
+#include "broker/lease_engine.hpp"
 #include "config/settings.hpp"
 #include "hashing/sha256.hpp"
 #include "http/api_error.hpp"
@@ -87,7 +87,7 @@ void check_template_name(const std::string& name) {
     }
 }
 
-template_status template_or_404(broker& engine, const std::string& name) {
+template_status template_or_404(lease_engine& engine, const std::string& name) {
     auto status = engine.status(name);
     if (!status) {
         throw api_error(404, "unknown_template", "no template named \"" + name + "\"");
@@ -95,7 +95,7 @@ template_status template_or_404(broker& engine, const std::string& name) {
     return *status;
 }
 
-lease_info lease_or_404(broker& engine, const std::string& id) {
+lease_info lease_or_404(lease_engine& engine, const std::string& id) {
     auto lease = engine.find_lease(id);
     if (!lease) {
         throw api_error(404, "unknown_lease", "no such lease (it expired or was released)");
@@ -133,7 +133,7 @@ const std::vector<api_router::route>& api_router::routes() {
     return table;
 }
 
-api_router::api_router(broker& engine, const std::string& token, http_metrics& metrics,
+api_router::api_router(lease_engine& engine, const std::string& token, http_metrics& metrics,
                        std::function<std::string()> metrics_text)
     : engine_(engine),
       token_digest_(token.empty() ? std::string() : sha256_hex(token)),
@@ -244,7 +244,7 @@ boost::asio::awaitable<http_response> api_router::health(const call&) {
 }
 
 boost::asio::awaitable<http_response> api_router::readiness(const call&) {
-    const broker::readiness state = engine_.ready();
+    const lease_engine::readiness state = engine_.ready();
     std::string detail;
     for (const auto& problem : state.problems) {
         detail += (detail.empty() ? "" : "; ") + problem;

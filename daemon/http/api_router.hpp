@@ -12,7 +12,7 @@
 
 namespace pglease {
 
-class broker;
+class lease_engine;
 class http_metrics;
 
 /// The HTTP API v1 (proto/openapi.yaml): one route table from which dispatch, the Allow header
@@ -22,7 +22,7 @@ class api_router {
   public:
     /// `token` empty: /v1 needs no token. Every answer is counted in `metrics`; GET /metrics
     /// answers with `metrics_text()`.
-    api_router(broker& engine, const std::string& token, http_metrics& metrics,
+    api_router(lease_engine& engine, const std::string& token, http_metrics& metrics,
                std::function<std::string()> metrics_text);
 
     /// Answers one request; never throws.
@@ -64,7 +64,7 @@ class api_router {
     boost::asio::awaitable<http_response> renew(const call& c);
     boost::asio::awaitable<http_response> reset(const call& c);
 
-    broker& engine_;
+    lease_engine& engine_;
     std::string token_digest_;
     http_metrics& metrics_;
     std::function<std::string()> metrics_text_;
