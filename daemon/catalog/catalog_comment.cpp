@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -24,17 +25,15 @@ system_clock::time_point from_millis(std::int64_t ms) {
 template <typename Int>
 Int whole(const json& value, Int min = std::numeric_limits<Int>::min(),
           Int max = std::numeric_limits<Int>::max()) {
-    if (value.is_number_unsigned()) {
-        const auto n = value.get<std::uint64_t>();
-        if (max >= 0 && n <= static_cast<std::uint64_t>(max)) {
-            return static_cast<Int>(n);
-        }
-    } else if (value.is_number_integer()) {
-        const auto n = value.get<std::int64_t>();
-        if (n >= static_cast<std::int64_t>(min) &&
-            (n < 0 || static_cast<std::uint64_t>(n) <= static_cast<std::uint64_t>(max))) {
-            return static_cast<Int>(n);
-        }
+    const auto in_range = [&](auto n) {
+        return std::cmp_greater_equal(n, min) && std::cmp_less_equal(n, max);
+    };
+    if (value.is_number_unsigned() && in_range(value.get<std::uint64_t>())) {
+        return static_cast<Int>(value.get<std::uint64_t>());
+    }
+    if (value.is_number_integer() && !value.is_number_unsigned() &&
+        in_range(value.get<std::int64_t>())) {
+        return static_cast<Int>(value.get<std::int64_t>());
     }
     throw std::out_of_range("not a whole number in range: " + value.dump());
 }

@@ -4,6 +4,16 @@
 
 namespace pglease {
 
+namespace {
+
+// True when `line` is `template_name`'s own or one of its versions'.
+bool of_template(const std::string& line, const std::string& template_name) {
+    return line.starts_with(template_name) &&
+           (line.size() == template_name.size() || line[template_name.size()] == '/');
+}
+
+}  // namespace
+
 std::string waiting_line::version_line(const std::string& template_name,
                                        const std::string& fingerprint) {
     return template_name + "/" + fingerprint;  // a template name has no '/'
@@ -39,9 +49,8 @@ bool waiting_line::hand_over(template_pool& pool, clone& c, bool newest, std::ui
 }
 
 void waiting_line::give_up(const std::string& template_name) {
-    const std::string versions = template_name + "/";
     for (auto& [line, waiting] : lines_) {
-        if (line == template_name || line.starts_with(versions)) {
+        if (of_template(line, template_name)) {
             for (waiter* w : waiting) {
                 w->give_up = true;
                 w->wakeup.cancel();
@@ -65,10 +74,9 @@ std::size_t waiting_line::count(const std::string& line) const noexcept {
 }
 
 std::size_t waiting_line::count_all(const std::string& template_name) const noexcept {
-    const std::string versions = template_name + "/";
     std::size_t total = 0;
     for (const auto& [line, waiting] : lines_) {
-        if (line == template_name || line.starts_with(versions)) {
+        if (of_template(line, template_name)) {
             total += waiting.size();
         }
     }
