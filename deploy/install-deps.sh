@@ -14,6 +14,8 @@ packages=(
   # tests/e2e/openapi_conformance.py and the OpenAPI schema validator it drives; psycopg2 for the
   # Python tests that talk to PostgreSQL themselves (tests/e2e, tests/chaos)
   python3 python3-jsonschema python3-yaml python3-psycopg2 nodejs
+  # tests/bench/chart.py draws the benchmark's figures
+  python3-matplotlib
   # client/python/e2e, deploy/kubernetes/test: tools in fresh virtualenvs; client/rust/e2e downloads
   # the pinned cargo-nextest wheel with pip
   python3-venv python3-pip

@@ -20,6 +20,7 @@
 
 #include "bench/bench_database.hpp"
 #include "bench/scenarios.hpp"
+#include "bench/suites.hpp"
 #include "bench/workload.hpp"
 #include "embedded/data_dir.hpp"
 #include "pglease/client.hpp"
@@ -68,6 +69,10 @@ struct options {
     int paired_rounds = 6;
     int paired_workers = 4;
     fs::path json_file;
+    std::vector<std::string> suites;
+    int suite_tests = 240;
+    std::vector<int> suite_workers{4, 16};
+    std::vector<int> suite_work_ms{20, 100};
 };
 
 struct row {
@@ -106,6 +111,7 @@ struct context {
     std::optional<memory_report> memory;
     /// Interleaved rounds: iterations/s of each kind, one entry per round.
     std::map<std::string, std::vector<double>> paired;
+    std::vector<bench::suite_result> suites;
 };
 
 fs::path make_dir(const fs::path& dir) {
@@ -145,6 +151,9 @@ void progress(const row& r) {
         line << "; drops " << r.operations->drop_seconds * 1000 / r.operations->drops
              << " ms on average, " << r.operations->slow_drops << " of " << r.operations->drops
              << " over 100 ms";
+    }
+    if (r.measured.reclones > 0) {
+        line << "; " << r.measured.reclones << " resets answered by a reclone";
     }
     if (!r.measured.errors.empty()) {
         line << ", " << r.measured.errors.size() << " failed workers";
@@ -372,6 +381,46 @@ void run_baseline_scenario(context& ctx, const scenario_info& scenario,
     fs::remove_all(dir);
 }
 
+/// Whole suites on the small template: each status-quo suite on a durable server of its own
+/// (on disk, fresh as a CI job's service container is), each pglease suite with a pgleased of
+/// its own; for each W and work, every kind in turn.
+void run_suites(context& ctx) {
+    const auto& o = ctx.opts;
+    const auto spec = bench::small_template();
+    const bench::suite_context pglease{o.pgleased, ctx.ram_root, spec};
+    for (const int work : o.suite_work_ms) {
+        for (const int w : o.suite_workers) {
+            for (const auto& [kind, label] : bench::suite_kinds()) {
+                if (!o.suites.empty() &&
+                    std::find(o.suites.begin(), o.suites.end(), kind) == o.suites.end()) {
+                    continue;
+                }
+                const bench::suite_spec suite{kind, w, std::chrono::milliseconds(work),
+                                              o.suite_tests};
+                std::optional<bench::suite_result> result;
+                if (kind == "clone" || kind == "schema") {
+                    const fs::path dir = ctx.disk_root / "durable";
+                    {
+                        const bench::durable_server durable(dir, spec);
+                        result = bench::run_durable_suite(durable, suite);
+                    }
+                    fs::remove_all(dir);
+                } else {
+                    result = bench::run_pglease_suite(pglease, suite);
+                }
+                std::cerr << "["
+                          << static_cast<long>(
+                                 std::chrono::duration<double>(bench::clock::now() - bench_start())
+                                     .count())
+                          << " s] suite " << label << " W=" << w << " work=" << work
+                          << " ms: " << result->seconds << " s for " << result->tests.iterations
+                          << " tests" << std::endl;
+                ctx.suites.push_back(std::move(*result));
+            }
+        }
+    }
+}
+
 // ---- the report ----
 
 std::string number(std::optional<double> value, int precision) {
@@ -462,10 +511,10 @@ void print_reset_summary(const context& ctx) {
         const row* connect = find_row(ctx, r.template_name, "connect only", r.workers);
         std::printf(
             "  %-8s sticky reset W=%-3d time-to-database p50 %s ms (p99 %s), a new "
-            "connection's %s ms\n",
+            "connection's %s ms; %zu of %zu answered by a reclone\n",
             r.template_name.c_str(), r.workers, number(ttd_p50(&r), 2).c_str(),
             number(p(r.measured.time_to_database_ms, 99), 2).c_str(),
-            number(ttd_p50(connect), 2).c_str());
+            number(ttd_p50(connect), 2).c_str(), r.measured.reclones, r.measured.iterations);
     }
 }
 
@@ -529,6 +578,7 @@ void print_table(const context& ctx) {
                     o.reclones);
     }
     print_reset_summary(ctx);
+    bench::print_suites(ctx.suites);
     if (!ctx.paired.empty()) {
         const auto& ceiling = ctx.paired.at("raw clone ceiling");
         std::printf(
@@ -582,6 +632,7 @@ json run_json(const bench::run_result& r) {
             {"release_call_ms",
              {{"p50", p(r.release_call_ms, 50).value_or(NAN)},
               {"p99", p(r.release_call_ms, 99).value_or(NAN)}}},
+            {"sticky_reclones", r.reclones},
             {"errors", r.errors}};
 }
 
@@ -612,7 +663,8 @@ void write_json(const context& ctx) {
         }
         out.push_back(entry);
     }
-    json doc = {{"rows", out}, {"paired_rounds", ctx.paired}};
+    json doc = {
+        {"rows", out}, {"paired_rounds", ctx.paired}, {"suites", bench::suites_json(ctx.suites)}};
     if (ctx.memory) {
         const auto& m = *ctx.memory;
         doc["memory"] = {{"cycles", m.cycles},
@@ -652,6 +704,9 @@ int report_errors(const context& ctx) {
     if (ctx.memory) {
         show("memory", ctx.memory->errors);
     }
+    for (const auto& s : ctx.suites) {
+        show("suite " + s.label + " W=" + std::to_string(s.spec.workers), s.tests.errors);
+    }
     return failures;
 }
 
@@ -668,8 +723,10 @@ int main(int argc, char** argv) {
         "each. Prints one table; exits 1 if any iteration failed.",
         "pglease-bench"};
     app.add_option("--pgleased", o.pgleased, "The pgleased to run")->capture_default_str();
-    app.add_flag("--quick", o.quick,
-                 "CI smoke: small template, W=1,4, 0.5 s per run, 500 cycles, 20 live leases");
+    app.add_flag(
+        "--quick", o.quick,
+        "CI smoke: small template, W=4, 0.5 s per run, no disk scenarios, 500 cycles, 20 live "
+        "leases, suites (clone, reset, sticky) of 24 tests at W=4 with 20 ms of work");
     app.add_option("--workers", o.workers, "Worker counts, comma-separated")
         ->delimiter(',')
         ->check(CLI::Range(1, 256))
@@ -714,6 +771,28 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 256))
         ->capture_default_str();
     app.add_option("--json", o.json_file, "Also write every number to this file");
+    std::vector<std::string> suite_ids;
+    for (const auto& [id, label] : bench::suite_kinds()) {
+        suite_ids.push_back(id);
+    }
+    app.add_option("--suites", o.suites,
+                   "Whole suites to run, comma-separated (default: all): clone and schema (per "
+                   "test, on a durable PostgreSQL on disk, as a CI service container runs it), "
+                   "reset, reclone, sticky (pglease)")
+        ->delimiter(',')
+        ->check(CLI::IsMember(suite_ids));
+    app.add_option("--suite-tests", o.suite_tests, "Tests in each whole suite (0: no suites)")
+        ->check(CLI::Range(0, 100000))
+        ->capture_default_str();
+    app.add_option("--suite-workers", o.suite_workers, "Worker counts of the suites")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
+    app.add_option("--suite-work-ms", o.suite_work_ms,
+                   "Each suite test's own work after its queries, in ms, comma-separated")
+        ->delimiter(',')
+        ->check(CLI::Range(0, 60000))
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     spdlog::set_level(spdlog::level::warn);
     if (o.quick) {
@@ -722,13 +801,24 @@ int main(int argc, char** argv) {
                 value = quick_value;
             }
         };
-        unless_given("--workers", o.workers, std::vector<int>{1, 4});
+        unless_given("--workers", o.workers, std::vector<int>{4});
         unless_given("--seconds", o.seconds, 0.5);
         unless_given("--templates", o.templates, std::vector<std::string>{"small"});
         unless_given("--cycles", o.cycles, std::size_t{500});
         unless_given("--live-leases", o.live_leases, 20);
         unless_given("--idle-seconds", o.idle_seconds, 2.0);
         unless_given("--paired-rounds", o.paired_rounds, 1);
+        unless_given("--suite-tests", o.suite_tests, 24);
+        unless_given("--suite-workers", o.suite_workers, std::vector<int>{4});
+        unless_given("--suite-work-ms", o.suite_work_ms, std::vector<int>{20});
+        unless_given("--suites", o.suites, std::vector<std::string>{"clone", "reset", "sticky"});
+        std::vector<std::string> in_ram;
+        for (const auto& s : all_scenarios()) {
+            if (!s.id.ends_with("-disk")) {
+                in_ram.push_back(s.id);
+            }
+        }
+        unless_given("--scenarios", o.scenarios, in_ram);
     }
     if (o.work_dir.empty()) {
         const auto shm = pglease::probe_storage("/dev/shm");
@@ -763,6 +853,9 @@ int main(int argc, char** argv) {
             }
             if (spec.name == "small" && o.paired_rounds > 0) {
                 run_paired_rounds(ctx, spec, migrations);
+            }
+            if (spec.name == "small" && o.suite_tests > 0) {
+                run_suites(ctx);
             }
         }
     } catch (const std::exception& e) {

@@ -88,6 +88,10 @@ std::string baseline_cluster::worker_conninfo(const std::string& database) const
            " user=" + worker_role + " password=" + worker_password + " dbname=" + database;
 }
 
+std::string baseline_cluster::clone_statement(const std::string& name) const {
+    return "CREATE DATABASE " + name + " TEMPLATE " + template_database + " STRATEGY FILE_COPY";
+}
+
 // ---- pglease_daemon ----
 
 struct pglease_daemon::state {
@@ -190,7 +194,7 @@ void pglease_daemon::wait_settled(const std::string& template_name, bool exact,
     for (const auto until = clock::now() + limit; clock::now() < until;) {
         const auto s = http.template_status(template_name);
         const bool idle_ok = exact ? s.idle == s.min_idle : s.idle >= s.min_idle;
-        if (idle_ok && s.leased == 0 && s.creating == 0 && s.dropping == 0) {
+        if (idle_ok && s.leased == 0 && s.creating == 0 && s.dropping == 0 && s.resetting == 0) {
             return;
         }
         std::this_thread::sleep_for(50ms);
@@ -215,6 +219,14 @@ void pglease_daemon::stop() {
 
 namespace {
 
+/// The test body, then the test's own work with its connection open.
+void run_test(PGconn* conn, bool rolled_back, std::chrono::milliseconds work) {
+    run_test_body(conn, rolled_back);
+    if (work.count() > 0) {
+        std::this_thread::sleep_for(work);
+    }
+}
+
 client::lease_options lease_options_for_bench() {
     client::lease_options options;
     options.ttl = 600s;
@@ -225,8 +237,9 @@ client::lease_options lease_options_for_bench() {
 
 class pglease_worker_impl final : public worker {
   public:
-    pglease_worker_impl(const std::string& url, std::string template_name, give_back mode)
-        : http_(url), template_name_(std::move(template_name)), mode_(mode) {}
+    pglease_worker_impl(const std::string& url, std::string template_name, give_back mode,
+                        std::chrono::milliseconds work)
+        : http_(url), template_name_(std::move(template_name)), mode_(mode), work_(work) {}
 
     sample iterate(std::size_t /*index*/) override {
         const auto asked = clock::now();
@@ -235,7 +248,7 @@ class pglease_worker_impl final : public worker {
         try {
             auto conn = connect(lease.dsn);
             const auto connected = clock::now();
-            run_test_body(conn.get(), mode_ == give_back::reuse);
+            run_test(conn.get(), mode_ == give_back::reuse, work_);
             conn.reset();  // as a test does: its connections close before it hands back
             const auto releasing = clock::now();
             http_.release(lease.id, mode_ == give_back::reuse ? client::release_mode::reuse
@@ -256,13 +269,15 @@ class pglease_worker_impl final : public worker {
     client::client http_;
     std::string template_name_;
     give_back mode_;
+    std::chrono::milliseconds work_;
     client::lease_options options_ = lease_options_for_bench();
 };
 
 class sticky_reset_worker_impl final : public worker {
   public:
-    sticky_reset_worker_impl(const std::string& url, const std::string& template_name)
-        : http_(url), lease_(http_.acquire(template_name, lease_options_for_bench())) {
+    sticky_reset_worker_impl(const std::string& url, const std::string& template_name,
+                             std::chrono::milliseconds work)
+        : http_(url), lease_(http_.acquire(template_name, lease_options_for_bench())), work_(work) {
         try {
             conn_ = connect(lease_.dsn);
         } catch (const std::exception&) {
@@ -284,19 +299,25 @@ class sticky_reset_worker_impl final : public worker {
     sample iterate(std::size_t /*index*/) override {
         const auto asked = clock::now();
         const auto answer = http_.reset(lease_.id);
-        const auto fresh = clock::now();
-        if (answer.result != "reset") {
-            throw std::runtime_error("the reset fell back to " + answer.result + ": " +
-                                     answer.reason);
+        if (answer.result == "reclone") {
+            // Cloned again under its name: the sessions on it were ended, as a test's fixture
+            // finds when it asks again.
+            conn_ = connect(lease_.dsn);
+        } else if (answer.result != "reset") {
+            throw std::runtime_error("the reset answered " + answer.result + ": " + answer.reason);
         }
-        run_test_body(conn_.get(), false);
+        const auto fresh = clock::now();
+        run_test(conn_.get(), false, work_);
         const double ms = ms_between(asked, fresh);
-        return {ms, ms, std::nullopt};
+        // A reclone (the reset found too much to read, or a change it does not undo) is as
+        // fresh, and counted: these runs measure resets. Its time includes the new connection.
+        return {ms, ms, std::nullopt, answer.result == "reclone"};
     }
 
   private:
     client::client http_;
     client::lease_data lease_;
+    std::chrono::milliseconds work_;
     pg_connection conn_{nullptr, &PQfinish};
 };
 
@@ -324,79 +345,81 @@ class lease_cycle_worker_impl final : public worker {
     client::lease_options options_ = lease_options_for_bench();
 };
 
-std::string clone_statement(const std::string& name) {
-    return "CREATE DATABASE " + name + " TEMPLATE " + baseline_cluster::template_database +
-           " STRATEGY FILE_COPY";
-}
-
 class clone_per_test_worker_impl final : public worker {
   public:
-    clone_per_test_worker_impl(const baseline_cluster& cluster, int index)
-        : cluster_(cluster),
-          admin_(connect(cluster.worker_conninfo("postgres"))),
-          prefix_("bench_clone_" + std::to_string(index) + "_") {}
+    clone_per_test_worker_impl(const baseline_server& server, int index,
+                               std::chrono::milliseconds work)
+        : server_(server),
+          admin_(connect(server.worker_conninfo("postgres"))),
+          prefix_("bench_clone_" + std::to_string(index) + "_"),
+          work_(work) {}
 
     sample iterate(std::size_t index) override {
         const std::string name = prefix_ + std::to_string(index);
         const auto asked = clock::now();
-        exec(admin_.get(), clone_statement(name));
-        auto conn = connect(cluster_.worker_conninfo(name));
+        exec(admin_.get(), server_.clone_statement(name));
+        auto conn = connect(server_.worker_conninfo(name));
         const auto connected = clock::now();
-        run_test_body(conn.get(), false);
+        run_test(conn.get(), false, work_);
         conn.reset();
         exec(admin_.get(), "DROP DATABASE " + name);
         return {ms_between(asked, connected), std::nullopt, std::nullopt};
     }
 
   private:
-    const baseline_cluster& cluster_;
+    const baseline_server& server_;
     pg_connection admin_;
     std::string prefix_;
+    std::chrono::milliseconds work_;
 };
 
 class raw_clone_worker_impl final : public worker {
   public:
     raw_clone_worker_impl(const baseline_cluster& cluster, int index)
-        : admin_(connect(cluster.admin_conninfo("postgres"))),
+        : cluster_(cluster),
+          admin_(connect(cluster.admin_conninfo("postgres"))),
           prefix_("bench_raw_" + std::to_string(index) + "_") {}
 
     sample iterate(std::size_t index) override {
         const std::string name = prefix_ + std::to_string(index);
         const auto asked = clock::now();
-        exec(admin_.get(), clone_statement(name));
+        exec(admin_.get(), cluster_.clone_statement(name));
         const auto cloned = clock::now();
         exec(admin_.get(), "DROP DATABASE " + name);
         return {ms_between(asked, cloned), std::nullopt, std::nullopt};
     }
 
   private:
+    const baseline_cluster& cluster_;
     pg_connection admin_;
     std::string prefix_;
 };
 
 class schema_per_test_worker_impl final : public worker {
   public:
-    schema_per_test_worker_impl(const baseline_cluster& cluster, int index)
-        : cluster_(cluster), prefix_("bench_s" + std::to_string(index) + "_") {}
+    schema_per_test_worker_impl(const baseline_server& server, int index,
+                                std::chrono::milliseconds work)
+        : server_(server), prefix_("bench_s" + std::to_string(index) + "_"), work_(work) {}
 
     sample iterate(std::size_t index) override {
         const std::string schema = prefix_ + std::to_string(index);
         const auto asked = clock::now();
-        auto conn = connect(cluster_.worker_conninfo(baseline_cluster::shared_database));
+        auto conn = connect(server_.worker_conninfo(baseline_server::shared_database));
         exec(conn.get(), "CREATE SCHEMA " + schema);
         exec(conn.get(), "SET search_path TO " + schema);
-        for (const auto& [name, sql] : cluster_.spec().migrations) {
+        for (const auto& [name, sql] : server_.spec().migrations) {
             exec(conn.get(), sql);
         }
         const auto ready = clock::now();
-        run_test_body(conn.get(), false);
+        run_test(conn.get(), false, work_);
         exec(conn.get(), "DROP SCHEMA " + schema + " CASCADE");
         return {ms_between(asked, ready), std::nullopt, std::nullopt};
     }
 
   private:
-    const baseline_cluster& cluster_;
+    const baseline_server& server_;
     std::string prefix_;
+    std::chrono::milliseconds work_;
 };
 
 class connect_only_worker_impl final : public worker {
@@ -417,13 +440,14 @@ class connect_only_worker_impl final : public worker {
 }  // namespace
 
 std::unique_ptr<worker> pglease_worker(const std::string& url, const std::string& template_name,
-                                       give_back mode) {
-    return std::make_unique<pglease_worker_impl>(url, template_name, mode);
+                                       give_back mode, std::chrono::milliseconds work) {
+    return std::make_unique<pglease_worker_impl>(url, template_name, mode, work);
 }
 
 std::unique_ptr<worker> sticky_reset_worker(const std::string& url,
-                                            const std::string& template_name) {
-    return std::make_unique<sticky_reset_worker_impl>(url, template_name);
+                                            const std::string& template_name,
+                                            std::chrono::milliseconds work) {
+    return std::make_unique<sticky_reset_worker_impl>(url, template_name, work);
 }
 
 std::unique_ptr<worker> lease_cycle_worker(const std::string& url, const std::string& template_name,
@@ -431,16 +455,18 @@ std::unique_ptr<worker> lease_cycle_worker(const std::string& url, const std::st
     return std::make_unique<lease_cycle_worker_impl>(url, template_name, recycle_every);
 }
 
-std::unique_ptr<worker> clone_per_test_worker(const baseline_cluster& cluster, int index) {
-    return std::make_unique<clone_per_test_worker_impl>(cluster, index);
+std::unique_ptr<worker> clone_per_test_worker(const baseline_server& server, int index,
+                                              std::chrono::milliseconds work) {
+    return std::make_unique<clone_per_test_worker_impl>(server, index, work);
 }
 
 std::unique_ptr<worker> raw_clone_worker(const baseline_cluster& cluster, int index) {
     return std::make_unique<raw_clone_worker_impl>(cluster, index);
 }
 
-std::unique_ptr<worker> schema_per_test_worker(const baseline_cluster& cluster, int index) {
-    return std::make_unique<schema_per_test_worker_impl>(cluster, index);
+std::unique_ptr<worker> schema_per_test_worker(const baseline_server& server, int index,
+                                               std::chrono::milliseconds work) {
+    return std::make_unique<schema_per_test_worker_impl>(server, index, work);
 }
 
 std::unique_ptr<worker> connect_only_worker(const baseline_cluster& cluster) {

@@ -100,6 +100,7 @@ run_result run_workers(int workers, const run_limits& limits,
                     if (s.release_call_ms) {
                         result.release_call_ms.push_back(*s.release_call_ms);
                     }
+                    result.reclones += s.recloned ? 1 : 0;
                 }
                 if (!failure.empty()) {
                     result.errors.push_back("worker " + std::to_string(w) + ": " + failure);

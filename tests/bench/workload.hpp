@@ -28,6 +28,8 @@ struct sample {
     std::optional<double> lease_call_ms;
     /// The HTTP release call alone (pglease scenarios only).
     std::optional<double> release_call_ms;
+    /// A sticky reset that pgleased answered by cloning the database again.
+    bool recloned = false;
 };
 
 /// One worker's state (its HTTP client, its admin connection): made on its own thread before
@@ -54,6 +56,8 @@ struct run_result {
     std::vector<double> time_to_database_ms;
     std::vector<double> lease_call_ms;
     std::vector<double> release_call_ms;
+    /// Sticky resets answered by a reclone instead of a reset in place.
+    std::size_t reclones = 0;
     /// The first failure of each worker that failed (a failed worker stops).
     std::vector<std::string> errors;
     /// Share of the machine's CPU time that was busy during the run (all processes), 0..1,
