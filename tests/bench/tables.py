@@ -10,8 +10,12 @@ import math
 import sys
 
 
+def finite(value):
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
 def num(value, digits=1):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if not finite(value):
         return ""
     if digits == 0 or abs(value) >= 1000:
         return f"{value:.0f}"
@@ -19,7 +23,7 @@ def num(value, digits=1):
 
 
 def ratio(a, b):
-    if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
+    if not finite(a) or not finite(b) or not b:
         return None
     return a / b
 
@@ -60,7 +64,7 @@ def scenarios_table(rows):
         ceiling = by.get((r["template"], "raw clone ceiling", r["workers"]))
         cpu = m["host_cpu_seconds"] * 1000 / m["iterations"] if m["iterations"] else None
         lease = (f"{num(warm['lease_call_ms']['p50'], 2)} / {num(warm['lease_call_ms']['p99'], 1)}"
-                 if warm and not math.isnan(warm["lease_call_ms"]["p50"]) else "")
+                 if warm and finite(warm["lease_call_ms"]["p50"]) else "")
         x_clone = ""
         if clone and clone is not r:
             x_clone = num(ratio(clone["measured"]["ttd_ms"]["p50"], m["ttd_ms"]["p50"]))

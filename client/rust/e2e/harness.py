@@ -51,6 +51,32 @@ def cargo_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# The workspace's own packages: what a build of another checkout left in the shared target
+# directory for them is cleaned (their crates name their own directory at compile time, and cargo
+# takes a moved workspace's artifacts as fresh); the dependencies stay cached.
+OWN_PACKAGES = ["pglease", "pglease-macros", "pglease-e2e-suite", "pglease-e2e-budget"]
+
+
+def claim_target_dir() -> None:
+    """Makes the cached target directory this checkout's: cleans the workspace's own packages
+    when another checkout built there last."""
+    target = CACHE / "rust-target"
+    marker = target / ".pglease-workspace"
+    here = str(WORKSPACE.resolve())
+    last = marker.read_text() if marker.exists() else None
+    if last == here:
+        return
+    if target.exists():
+        say(f"the cached target directory was built from {last or 'another checkout'}: "
+            "cleaning this workspace's packages")
+        args = ["cargo", "clean", "--offline"]
+        for package in OWN_PACKAGES:
+            args += ["--package", package]
+        step("cargo clean", args, cargo_env())
+    target.mkdir(parents=True, exist_ok=True)
+    marker.write_text(here)
+
+
 def step(name: str, args: list[str], env: dict[str, str] | None = None, quiet: bool = True,
          timeout: float = 1800) -> float:
     """Runs one step in the workspace; exits naming it when it fails. Its duration in seconds."""
