@@ -63,16 +63,21 @@ def claim_target_dir() -> None:
     target = CACHE / "rust-target"
     marker = target / ".pglease-workspace"
     here = str(WORKSPACE.resolve())
-    last = marker.read_text() if marker.exists() else None
+    last = marker.read_text().strip() if marker.exists() else None
     if last == here:
         return
     if target.exists():
         say(f"the cached target directory was built from {last or 'another checkout'}: "
             "cleaning this workspace's packages")
-        args = ["cargo", "clean", "--offline"]
+        args = ["cargo", "clean"]
         for package in OWN_PACKAGES:
             args += ["--package", package]
-        step("cargo clean", args, cargo_env())
+        done = subprocess.run(args, cwd=WORKSPACE, env=cargo_env(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=600)
+        if done.returncode != 0:
+            say(f"cargo clean failed ({done.stdout.strip()}): removing the whole target directory")
+            shutil.rmtree(target)
     target.mkdir(parents=True, exist_ok=True)
     marker.write_text(here)
 
