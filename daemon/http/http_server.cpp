@@ -1,6 +1,5 @@
 #include "http/http_server.hpp"
 
-#include <cctype>
 #include <cerrno>
 #include <list>
 #include <optional>
@@ -18,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "http/beast_request.hpp"
 #include "logging.hpp"
 
 namespace pglease {
@@ -189,17 +189,7 @@ asio::awaitable<void> run_session(std::shared_ptr<http_server_state> s, tcp::soc
         }
         first = false;
         auto& raw = parser.get();
-        http_request request;
-        request.method = std::string(raw.method_string());
-        request.target = std::string(raw.target());
-        for (const auto& field : raw) {
-            std::string name(field.name_string());
-            for (auto& c : name) {
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            }
-            request.headers[name] = std::string(field.value());
-        }
-        request.body = std::move(raw.body());
+        http_request request = to_http_request(raw);
         const bool keep_alive = raw.keep_alive();
         const unsigned version = raw.version();
         http_response response;

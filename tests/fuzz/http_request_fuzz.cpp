@@ -3,7 +3,6 @@
 // (one template "app" with one live lease; the engine's own refusals included). The router must
 // answer every request that parses, never with a 500, and every answer with a body is JSON (an
 // error being {"error": {"code", "message"}}).
-#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -18,6 +17,8 @@
 #include "broker/broker_error.hpp"
 #include "broker/lease_engine.hpp"
 #include "http/api_router.hpp"
+#include "http/beast_request.hpp"
+#include "http/http_server.hpp"
 #include "metrics/http_metrics.hpp"
 
 namespace {
@@ -136,26 +137,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static pglease::api_router without_token(engine, "", metrics, [] { return "# m\n"; });
 
     http::request_parser<http::string_body> parser;
-    parser.header_limit(8 * 1024);  // the server's limits
-    parser.body_limit(64 * 1024);
+    const pglease::http_limits limits;  // the server's
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
     parser.eager(true);
     boost::beast::error_code failed;
     parser.put(boost::asio::buffer(data, size), failed);
     if (failed || !parser.is_done()) {
         return 0;  // the server answers those itself (400, 413, 431) before any route
     }
-    auto& raw = parser.get();
-    pglease::http_request request;
-    request.method = std::string(raw.method_string());
-    request.target = std::string(raw.target());
-    for (const auto& field : raw) {
-        std::string name(field.name_string());
-        for (auto& c : name) {
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-        request.headers[name] = std::string(field.value());
-    }
-    request.body = raw.body();
+    pglease::http_request request = pglease::to_http_request(parser.get());
     pglease::api_router& router =
         request.headers.contains("authorization") ? with_token : without_token;
 
