@@ -113,7 +113,8 @@ pglease_daemon::pglease_daemon(const options& o) : state_(std::make_unique<state
     if (!port) {
         throw std::runtime_error("pgleased logged no port:\n" + tail_of(state_->process->log()));
     }
-    url_ = "http://127.0.0.1:" + std::to_string(*port);
+    port_ = *port;
+    url_ = "http://127.0.0.1:" + std::to_string(port_);
 }
 
 pglease_daemon::~pglease_daemon() {
@@ -134,8 +135,7 @@ int pglease_daemon::idle(const std::string& template_name) const {
 }
 
 pglease_daemon::operation_totals pglease_daemon::operations() const {
-    const auto at = url_.rfind(':');
-    test::http_client http("127.0.0.1", static_cast<std::uint16_t>(std::stoi(url_.substr(at + 1))));
+    test::http_client http("127.0.0.1", port_);
     std::istringstream text(http.get("/metrics").body);
     operation_totals totals;
     double drops_within_100ms = 0;
@@ -168,6 +168,18 @@ pglease_daemon::operation_totals pglease_daemon::operations() const {
     }
     totals.slow_drops = totals.drops - drops_within_100ms;
     return totals;
+}
+
+void pglease_daemon::wait_ready(std::chrono::seconds limit) const {
+    test::http_client http("127.0.0.1", port_);
+    for (const auto until = clock::now() + limit; clock::now() < until;
+         std::this_thread::sleep_for(20ms)) {
+        if (http.get("/readyz").status == 200) {
+            return;
+        }
+    }
+    throw std::runtime_error("pgleased at " + url_ + " did not become ready:\n" +
+                             tail_of(state_->process->log()));
 }
 
 void pglease_daemon::wait_for_idle(const std::string& template_name, int idle,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -71,8 +72,11 @@ class pglease_daemon {
     ~pglease_daemon();
 
     const std::string& url() const noexcept { return url_; }
+    std::uint16_t port() const noexcept { return port_; }
     pid_t pid() const noexcept;
 
+    /// Waits until /readyz answers 200, as a CI job waits for its service's health check.
+    void wait_ready(std::chrono::seconds limit = std::chrono::seconds(120)) const;
     /// Waits until `template_name` is ready with at least `idle` idle clones.
     void wait_for_idle(const std::string& template_name, int idle,
                        std::chrono::seconds limit = std::chrono::seconds(600)) const;
@@ -105,6 +109,7 @@ class pglease_daemon {
     struct state;
     std::unique_ptr<state> state_;
     std::string url_;
+    std::uint16_t port_ = 0;
 };
 
 /// How a pglease worker gives its database back.

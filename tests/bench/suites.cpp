@@ -200,31 +200,15 @@ suite_result timed_suite(const suite_spec& spec, const std::function<void()>& se
     return result;
 }
 
-std::uint16_t port_of(const std::string& url) {
-    return static_cast<std::uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
-}
-
-/// Waits until the daemon answers /readyz with 200, as a CI job waits for its service's health.
-void wait_ready(const std::string& url) {
-    test::http_client http("127.0.0.1", port_of(url));
-    for (const auto until = clock::now() + 120s; clock::now() < until;
-         std::this_thread::sleep_for(20ms)) {
-        if (http.get("/readyz").status == 200) {
-            return;
-        }
-    }
-    throw std::runtime_error("pgleased at " + url + " did not become ready");
-}
-
 /// What the Python, JavaScript, Rust and Go clients do before a suite's first test: PUT the
 /// template with the migrations' fingerprint, run them on the build's database, finalize.
-void build_client_template(const std::string& url, const template_spec& spec) {
+void build_client_template(std::uint16_t port, const template_spec& spec) {
     std::string text;
     for (const auto& [name, sql] : spec.migrations) {
         text += name + '\n' + sql;
     }
     const std::string fingerprint = "bench-" + std::to_string(std::hash<std::string>{}(text));
-    test::http_client http("127.0.0.1", port_of(url));
+    test::http_client http("127.0.0.1", port);
     const std::string target = std::string("/v1/templates/") + suite_template;
     const auto put = http.put(target, {{"fingerprint", fingerprint}, {"wait_seconds", 60}});
     if (put.status != 201) {
@@ -276,9 +260,9 @@ suite_result run_pglease_suite(const suite_context& context, const suite_spec& s
     {
         pglease_daemon daemon(
             {context.pgleased, dir / "pglease.json", dir / "cluster", dir / "pgleased.log", 2});
-        wait_ready(daemon.url());
+        daemon.wait_ready();
         result = timed_suite(
-            spec, [&] { build_client_template(daemon.url(), context.spec); },
+            spec, [&] { build_client_template(daemon.port(), context.spec); },
             [&](int) {
                 return spec.kind == "sticky"
                            ? sticky_reset_worker(daemon.url(), suite_template, spec.work)
