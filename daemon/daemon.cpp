@@ -23,6 +23,7 @@
 #include "metrics/http_metrics.hpp"
 #include "metrics/process_metrics.hpp"
 #include "metrics/state_metrics.hpp"
+#include "pool/lease_access.hpp"
 
 namespace pglease {
 
@@ -85,6 +86,9 @@ int run_daemon(const settings& options) {
                 endpoints.push_back(embedded_endpoint(*cluster,
                                                       options.embedded_max_parallel_clones,
                                                       options.embedded_max_databases));
+                if (options.embedded_per_lease_roles) {
+                    endpoints.back().lease_role_prefix = lease_role_prefix(options.prefix);
+                }
             }
             // What each template version holds, for resets in place, and generated passwords:
             // beside the embedded cluster, else in the data directory.
@@ -93,6 +97,9 @@ int run_daemon(const settings& options) {
                         : options.embedded.data_dir.value_or(std::filesystem::path(".pglease"));
             for (const auto& backend : options.backends) {
                 endpoints.push_back(configured_endpoint(backend, state_root));
+                if (backend.per_lease_roles) {
+                    endpoints.back().lease_role_prefix = lease_role_prefix(options.prefix);
+                }
             }
             shard_config config = shard_config_from(options);
             config.state_dir = state_root / "versions";

@@ -23,6 +23,10 @@ struct backend_endpoint {
     /// True when pglease made the password (random): it is then stored as a SCRAM secret with
     /// few iterations, which makes every worker's login about 8 ms cheaper.
     bool lease_password_generated = false;
+    /// With per-lease roles: each lease gets a LOGIN role of its own, named this prefix and 24
+    /// hex characters of the lease's key, the only role that may connect to its clone (see
+    /// pool/lease_access.hpp). Empty: every lease hands out lease_role.
+    std::string lease_role_prefix;
     int max_parallel_clones = 2;
     int max_databases = 200;
     /// The embedded cluster's PGDATA: its orphaned files may be removed by reconciliation.

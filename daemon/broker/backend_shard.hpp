@@ -21,6 +21,7 @@ namespace pglease {
 
 class broker_metrics;
 struct deadline;
+struct listed_database;
 
 /// What a shard is told besides its endpoint.
 struct shard_config {
@@ -117,6 +118,10 @@ class backend_shard {
     /// Rebuilds memory from the catalog (backend_shard_recovery.cpp).
     boost::asio::awaitable<void> reconcile();
     boost::asio::awaitable<void> find_orphans(pg::connection& conn);
+    /// With per-lease roles: template databases owned by another role become the admin's.
+    boost::asio::awaitable<void> give_templates_to_admin(
+        pg::connection& conn, const std::vector<listed_database>& listing,
+        const std::string& admin);
     /// Throws memory away after the backend was lost; the catalog is read again.
     void forget_state();
     /// Finds out whether this backend can reset clones in place.

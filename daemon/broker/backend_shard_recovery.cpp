@@ -1,4 +1,6 @@
 // Rebuilding memory from the catalog: at start, and after the backend came back.
+#include <set>
+
 #include <spdlog/spdlog.h>
 
 #include "broker/shard_parts.hpp"
@@ -6,6 +8,7 @@
 #include "catalog/reconcile_plan.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
+#include "pool/lease_access.hpp"
 #include "templates/version_snapshot.hpp"
 
 namespace pglease {
@@ -19,16 +22,27 @@ asio::awaitable<void> backend_shard::reconcile() {
     auto conn = co_await p.catalog.acquire();
     const auto listing = co_await read_listing(*conn, config_.prefix);
     const auto oids = co_await database_oids(*conn);
+    // With per-lease roles the admin owns every database: no lease role may change who connects.
+    const bool per_lease = !endpoint_.lease_role_prefix.empty();
+    std::string admin;
+    if (per_lease) {
+        auto me = co_await conn->exec("SELECT current_user");
+        admin = me.value(0, 0);
+    }
 
     std::map<std::string, template_expectation> expected;
     for (const auto& [name, entry] : p.templates.entries()) {
         if (entry.settings) {
             expected[name] = {entry.client, entry.wanted_fingerprint,
-                              lease_role_of(entry, endpoint_.lease_role)};
+                              per_lease ? admin : lease_role_of(entry, endpoint_.lease_role)};
         }
     }
     const reconcile_plan plan =
-        plan_reconcile(listing, expected, endpoint_.lease_role, std::chrono::system_clock::now());
+        plan_reconcile(listing, expected, per_lease ? admin : endpoint_.lease_role,
+                       std::chrono::system_clock::now());
+    if (per_lease) {
+        co_await give_templates_to_admin(*conn, listing, admin);
+    }
 
     for (const auto& stray : plan.drops) {
         spdlog::info("backend={} dropping {} ({})", endpoint_.name, stray.database, stray.reason);
@@ -88,6 +102,17 @@ asio::awaitable<void> backend_shard::reconcile() {
         if (adopted.give_to.empty()) {
             continue;
         }
+        if (per_lease) {
+            // Made without per-lease roles: anyone may connect to it. An idle one is cloned
+            // again; a leased one goes at its release (its privileges fail the reset's check).
+            if (clone* c = pool->find(adopted.database);
+                c != nullptr && c->state == clone_state::idle) {
+                spdlog::info("backend={} db={} was made without per-lease roles; cloning it again",
+                             endpoint_.name, adopted.database);
+                p.pool.drop(*pool, *c);
+            }
+            continue;
+        }
         // Clones owned by another role than their leases hand out (made by an older release,
         // or before the template's lease_role changed): workers could not create in them.
         try {
@@ -108,6 +133,18 @@ asio::awaitable<void> backend_shard::reconcile() {
     spdlog::info("backend={} catalog: {} template versions, {} clones, {} live leases, {} to drop",
                  endpoint_.name, plan.versions.size(), plan.clones.size(), p.leases.size(),
                  to_drop);
+    if (per_lease) {
+        // The roles of leases that ended while no broker ran, or whose end was not written.
+        std::set<std::string> live;
+        for (const auto& [key, lease] : p.leases.all()) {
+            live.insert(per_lease_role(endpoint_, key));
+        }
+        if (const auto swept =
+                co_await sweep_lease_roles(*conn, endpoint_.lease_role_prefix, std::move(live))) {
+            spdlog::info("backend={} dropped {} roles of leases that are over", endpoint_.name,
+                         swept);
+        }
+    }
 
     if (endpoint_.pgdata) {
         // Nothing is being cloned yet, so no directory is half-written by a running CREATE.
@@ -121,6 +158,26 @@ asio::awaitable<void> backend_shard::reconcile() {
     }
     // Workers that asked while memory was being rebuilt are first in line for adopted clones.
     p.desk.serve_waiters();
+}
+
+asio::awaitable<void> backend_shard::give_templates_to_admin(
+    pg::connection& conn, const std::vector<listed_database>& listing, const std::string& admin) {
+    for (const auto& db : listing) {
+        if (!db.comment || db.comment->what != catalog_comment::kind::template_database ||
+            db.owner == admin) {
+            continue;
+        }
+        // Its owner, and every member of its owner, could open it to connections again.
+        try {
+            co_await conn.exec("ALTER DATABASE " + conn.quote_identifier(db.name) +
+                               " OWNER TO CURRENT_USER");
+            spdlog::info("backend={} template database {} now owned by {} (per-lease roles)",
+                         endpoint_.name, db.name, admin);
+        } catch (const pg::server_error& e) {
+            spdlog::warn("backend={} template database {} cannot be given to {}: {}",
+                         endpoint_.name, db.name, admin, e.what());
+        }
+    }
 }
 
 asio::awaitable<void> backend_shard::find_orphans(pg::connection& conn) {

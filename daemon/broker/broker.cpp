@@ -104,7 +104,7 @@ asio::awaitable<lease_info> broker::renew(std::string id, std::optional<std::chr
         throw broker_error("unknown_lease", "no such lease (it expired or was released)");
     }
     auto info = co_await shard->renew(lease_key(id), ttl);
-    info.id = id;
+    info.identify(id);
     co_return info;
 }
 
@@ -123,7 +123,7 @@ asio::awaitable<reset_answer> broker::reset(std::string id) {
         throw broker_error("unknown_lease", "no such lease (it expired or was released)");
     }
     reset_answer answer = co_await shard->reset(lease_key(id));
-    answer.lease.id = id;
+    answer.lease.identify(id);
     co_return answer;
 }
 
@@ -154,7 +154,7 @@ std::optional<lease_info> broker::find_lease(const std::string& id) const {
     }
     auto info = shard->find_lease(lease_key(id));
     if (info) {
-        info->id = id;
+        info->identify(id);
     }
     return info;
 }

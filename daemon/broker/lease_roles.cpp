@@ -34,7 +34,15 @@ boost::asio::awaitable<void> ensure_lease_roles(
     }
     // A non-superuser admin must be a member of the lease role to create databases it owns and to
     // run migrations as it.
-    auto super = co_await conn.exec("SELECT rolsuper FROM pg_roles WHERE rolname = current_user");
+    auto super = co_await conn.exec(
+        "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user");
+    if (!endpoint.lease_role_prefix.empty() && super.value(0, 0) != "t" &&
+        super.value(0, 1) != "t") {
+        spdlog::error(
+            "backend={} has per_lease_roles, but its admin role has neither SUPERUSER "
+            "nor CREATEROLE: every lease will fail until it has CREATEROLE",
+            endpoint.name);
+    }
     if (super.value(0, 0) == "t") {
         co_return;
     }

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "leases/lease_id.hpp"
+
 namespace pglease {
 namespace {
 
@@ -21,6 +23,13 @@ std::string uri_encoded(const std::string& text) {
 }
 
 }  // namespace
+
+void lease_info::identify(std::string lease_id) {
+    if (own_role) {
+        password = lease_role_password(lease_id);
+    }
+    id = std::move(lease_id);
+}
 
 std::string lease_info::dsn() const {
     // A unix socket directory goes in the query, since a path cannot be a URI host.

@@ -44,7 +44,12 @@ struct lease_info {
     std::chrono::system_clock::time_point acquired_at;
     std::chrono::system_clock::time_point expires_at;
     std::string backend;
+    /// The user is the lease's own role, whose password comes from the id (see identify).
+    bool own_role = false;
 
+    /// Sets the id, which the caller proved it holds, and what only the id gives: the password
+    /// of the lease's own role.
+    void identify(std::string lease_id);
     /// postgresql://user:password@host:port/database
     std::string dsn() const;
 };

@@ -37,6 +37,9 @@ std::string catalog_writer::batch_query(pg::connection& conn,
     std::string statements = fence_;
     std::string ending;
     for (const auto* p : batch) {
+        if (p->also) {
+            statements += p->also(conn);
+        }
         statements += comment_statement(conn, p->database, p->text) + ";\n";
         if (p->end_sessions) {
             ending += (ending.empty() ? "" : ", ") + conn.quote_literal(p->database);
@@ -78,11 +81,12 @@ catalog_writer::catalog_writer(asio::any_io_executor executor, pg::connection_po
       backend_(std::move(backend)) {}
 
 asio::awaitable<bool> catalog_writer::write(std::string database, catalog_comment comment,
-                                            bool end_sessions) {
+                                            bool end_sessions, statements also) {
     // Filled in member by member: GCC 12 miscompiles aggregate initialization in coroutines.
     pending me(executor_);
     me.database = std::move(database);
     me.text = encode_catalog_comment(comment);
+    me.also = std::move(also);
     me.end_sessions = end_sessions;
     queue_.push_back(&me);
     if (flushing_ < writers_) {

@@ -46,12 +46,17 @@ class catalog_writer {
     catalog_writer(const catalog_writer&) = delete;
     catalog_writer& operator=(const catalog_writer&) = delete;
 
+    /// Statements that commit together with a write, or not at all: built for the connection
+    /// that runs them.
+    using statements = std::function<std::string(const pg::connection&)>;
+
     /// Records `comment` on `database`; returns once the server has committed it. Throws the
     /// server's error for this write alone. With `end_sessions`, the sessions on `database` are
     /// signaled to end in the same round trip, and it returns whether there were any (then
-    /// session_ender::wait_ended waits for them to be gone).
+    /// session_ender::wait_ended waits for them to be gone). `also` runs before the comment,
+    /// in its transaction.
     boost::asio::awaitable<bool> write(std::string database, catalog_comment comment,
-                                       bool end_sessions = false);
+                                       bool end_sessions = false, statements also = {});
 
     /// Fences every write from now on: it commits only while the broker's lock session, which
     /// holds advisory lock `key` exclusively, lives (checked in the write's own transaction);
@@ -65,6 +70,7 @@ class catalog_writer {
             : done(executor, boost::asio::steady_timer::time_point::max()) {}
         std::string database;
         std::string text;
+        statements also;
         bool end_sessions = false;
         bool had_sessions = false;
         boost::asio::steady_timer done;

@@ -186,6 +186,12 @@ class config_reader {
                 return;
             }
             text = value.dump();
+        } else if (known.type == setting_type::boolean) {
+            if (!value.is_boolean()) {
+                problem(key_path, "expected true or false, got " + shown(value));
+                return;
+            }
+            text = value.dump();
         } else {
             if (!value.is_string()) {
                 problem(key_path, "expected a string, got " + shown(value));
@@ -349,6 +355,14 @@ class config_reader {
         if (const auto number = integer_in(value, key_path, limit.range)) {
             out = static_cast<int>(*number);
         }
+    }
+
+    void read_value(const json& value, bool& out, const std::string& key_path, const key_limits&) {
+        if (!value.is_boolean()) {
+            problem(key_path, "expected true or false, got " + shown(value));
+            return;
+        }
+        out = value.get<bool>();
     }
 
     void read_value(const json& value, seconds& out, const std::string& key_path,

@@ -41,7 +41,7 @@ struct key_limits {
 template <class T>
 struct config_key {
     std::string_view key;
-    std::variant<int T::*, std::chrono::seconds T::*, std::string T::*,
+    std::variant<int T::*, bool T::*, std::chrono::seconds T::*, std::string T::*,
                  std::optional<std::string> T::*, std::filesystem::path T::*,
                  std::vector<std::filesystem::path> T::*, pool_settings T::*, lease_settings T::*>
         member;
@@ -98,6 +98,7 @@ inline constexpr std::array backend_keys{
     config_key<backend_settings>{
         "lease_role", &backend_settings::lease_role, {.range = identifier_length}},
     config_key<backend_settings>{"lease_password", &backend_settings::lease_password},
+    config_key<backend_settings>{"per_lease_roles", &backend_settings::per_lease_roles},
 };
 
 inline constexpr std::array defaults_keys{

@@ -300,6 +300,31 @@ constexpr std::array table{
             },
         .show = [](const settings& s) { return std::to_string(s.embedded_max_databases); },
     },
+    setting{
+        .key = "embedded.per_lease_roles",
+        .flag = "--per-lease-roles",
+        .env = "PGLEASE_PER_LEASE_ROLES",
+        .value_name = "true|false",
+        .type = setting_type::boolean,
+        .help = "Give each lease of the embedded cluster a LOGIN role of its own, the only one "
+                "that may connect to its clone",
+        .automatic_default = "",
+        .apply = [](settings& s, std::string_view text,
+                    const fs::path&) -> std::optional<std::string> {
+            if (text == "true" || text == "1") {
+                s.embedded_per_lease_roles = true;
+            } else if (text == "false" || text == "0") {
+                s.embedded_per_lease_roles = false;
+            } else {
+                return "expected true or false, got " + json_quoted(text);
+            }
+            return std::nullopt;
+        },
+        .show =
+            [](const settings& s) {
+                return std::string(s.embedded_per_lease_roles ? "true" : "false");
+            },
+    },
 };
 
 }  // namespace

@@ -22,7 +22,7 @@ inline constexpr int_range parallel_clones_range{1, 64};
 inline constexpr int_range databases_range{1, 100000};
 
 /// How a top-level setting is spelled in the config file.
-enum class setting_type { text, integer, path };
+enum class setting_type { text, integer, path, boolean };
 
 /// One top-level scalar setting: its config-file key, flag and variable, its help, and how a
 /// value given as text is checked and stored.

@@ -89,6 +89,9 @@ struct backend_settings {
     std::string lease_role = "pglease_worker";
     /// "lease_password": the password of lease_role.
     std::string lease_password;
+    /// "per_lease_roles": each lease gets a LOGIN role of its own, the only one that may
+    /// connect to its clone (the admin role needs CREATEROLE).
+    bool per_lease_roles = false;
 };
 
 /// Everything pgleased is configured with: built-in defaults, overridden by the config file,
@@ -113,6 +116,8 @@ struct settings {
     int embedded_max_parallel_clones = 2;
     /// "embedded.max_databases": like backend_settings::max_databases.
     int embedded_max_databases = 200;
+    /// "embedded.per_lease_roles": like backend_settings::per_lease_roles.
+    bool embedded_per_lease_roles = false;
     /// "backends": empty means the embedded cluster is used.
     std::vector<backend_settings> backends;
     /// "defaults.pool": pool settings of every template and of client-initialized ones.

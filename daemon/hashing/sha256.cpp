@@ -2,6 +2,7 @@
 
 #include <array>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdexcept>
 
 namespace pglease {
@@ -14,6 +15,17 @@ const EVP_MD* sha256_algorithm() {
         return fetched != nullptr ? fetched : EVP_sha256();
     }();
     return algorithm;
+}
+
+std::string to_hex(const unsigned char* bytes, unsigned int length) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(std::size_t{length} * 2);
+    for (unsigned int i = 0; i < length; ++i) {
+        out += hex[bytes[i] >> 4];
+        out += hex[bytes[i] & 0xf];
+    }
+    return out;
 }
 
 }  // namespace
@@ -52,14 +64,18 @@ std::string sha256_hasher::finish() {
     if (EVP_DigestFinal_ex(state_->context.get(), digest.data(), &length) != 1) {
         throw std::runtime_error("EVP_DigestFinal_ex failed");
     }
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(std::size_t{length} * 2);
-    for (unsigned int i = 0; i < length; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 0xf];
+    return to_hex(digest.data(), length);
+}
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int length = 0;
+    if (HMAC(sha256_algorithm(), key.data(), static_cast<int>(key.size()),
+             reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest.data(),
+             &length) == nullptr) {
+        throw std::runtime_error("HMAC-SHA-256 failed");
     }
-    return out;
+    return to_hex(digest.data(), length);
 }
 
 std::string sha256_hex(std::string_view data) {

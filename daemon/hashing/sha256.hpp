@@ -9,6 +9,9 @@ namespace pglease {
 /// SHA-256 of `data` as 64 lowercase hex characters.
 std::string sha256_hex(std::string_view data);
 
+/// HMAC-SHA-256 of `message` under `key` (RFC 2104) as 64 lowercase hex characters.
+std::string hmac_sha256_hex(std::string_view key, std::string_view message);
+
 /// SHA-256 over several pieces of data fed in turn.
 class sha256_hasher {
   public:

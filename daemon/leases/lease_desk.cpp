@@ -13,6 +13,7 @@
 #include "leases/lease_id.hpp"
 #include "logging.hpp"
 #include "pg/pg_error.hpp"
+#include "pool/lease_access.hpp"
 #include "pool/recycler.hpp"
 #include "pool/session_ender.hpp"
 #include "templates/client_builds.hpp"
@@ -219,8 +220,9 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
     }
     std::exception_ptr failure;
     try {
-        // The catalog knows of the lease before the worker does.
-        co_await catalog_.write(database, comment);
+        // The catalog knows of the lease before the worker does (and the server of its role).
+        catalog_writer::statements role = role_granted(id, entry, database);
+        co_await catalog_.write(database, comment, false, std::move(role));
     } catch (...) {
         failure = std::current_exception();
     }
@@ -253,7 +255,7 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
                   short_key(record.key), record.owner, ttl.count());
     hooks_.changed();
     lease_info info = describe(lease);
-    info.id = id;
+    info.identify(id);
     co_return info;
 }
 
@@ -275,7 +277,7 @@ asio::awaitable<std::optional<lease_info>> lease_desk::after_restart(std::string
         co_return std::nullopt;
     }
     lease_info info = describe(*adopted);
-    info.id = std::move(id);
+    info.identify(std::move(id));
     co_return info;
 }
 
@@ -336,6 +338,32 @@ void lease_desk::serve_waiters() {
     }
 }
 
+std::string lease_desk::role_of(const std::string& key) const {
+    return per_lease_role(endpoint_, key);
+}
+
+catalog_writer::statements lease_desk::role_granted(const std::string& id,
+                                                    const template_entry& entry,
+                                                    const std::string& database) const {
+    if (endpoint_.lease_role_prefix.empty()) {
+        return {};
+    }
+    return
+        [role = role_of(lease_key(id)), password = lease_role_password(id),
+         group = lease_role_of(entry, endpoint_.lease_role), database](const pg::connection& conn) {
+            return create_lease_role_sql(conn, role, password, group, database);
+        };
+}
+
+catalog_writer::statements lease_desk::role_ended(std::string role, std::string database) {
+    if (role.empty()) {
+        return {};
+    }
+    return [role = std::move(role), database = std::move(database)](const pg::connection& conn) {
+        return end_lease_role_sql(conn, role, database);
+    };
+}
+
 lease_info lease_desk::describe(const live_lease& lease) const {
     lease_info info;
     info.key = lease.record.key;
@@ -345,10 +373,15 @@ lease_info lease_desk::describe(const live_lease& lease) const {
     info.host = endpoint_.worker_host;
     info.port = endpoint_.worker_port;
     const template_entry* entry = templates_.find(info.template_name);
-    info.user =
-        entry != nullptr ? lease_role_of(*entry, endpoint_.lease_role) : endpoint_.lease_role;
-    info.password = entry != nullptr ? lease_password_of(*entry, endpoint_.lease_password)
-                                     : endpoint_.lease_password;
+    if (!endpoint_.lease_role_prefix.empty()) {
+        info.user = role_of(lease.record.key);
+        info.own_role = true;  // its password comes with the id (lease_info::identify)
+    } else {
+        info.user =
+            entry != nullptr ? lease_role_of(*entry, endpoint_.lease_role) : endpoint_.lease_role;
+        info.password = entry != nullptr ? lease_password_of(*entry, endpoint_.lease_password)
+                                         : endpoint_.lease_password;
+    }
     info.owner = lease.record.owner;
     info.labels = lease.record.labels;
     info.acquired_at = lease.record.acquired_at;

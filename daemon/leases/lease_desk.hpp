@@ -17,6 +17,7 @@
 #include "broker/backend_endpoint.hpp"
 #include "broker/backend_life.hpp"
 #include "broker/lease_types.hpp"
+#include "catalog/catalog_writer.hpp"
 #include "config/settings.hpp"
 #include "leases/lease_table.hpp"
 #include "leases/waiting_line.hpp"
@@ -25,7 +26,6 @@
 
 namespace pglease {
 
-class catalog_writer;
 class session_ender;
 class recycler;
 class template_set;
@@ -77,6 +77,17 @@ class lease_desk {
 
   private:
     lease_info describe(const live_lease& lease) const;
+    /// With per-lease roles: the role of the lease stored under `key` ("" without).
+    std::string role_of(const std::string& key) const;
+    /// With per-lease roles, what the grant of lease `id` on `database` commits with its
+    /// comment: the lease's role, allowed to connect there. Nothing without.
+    catalog_writer::statements role_granted(const std::string& id, const template_entry& entry,
+                                            const std::string& database) const;
+    /// With per-lease roles, what ends `role` (the lease's, on `database`): in the transaction
+    /// that records the end of its lease, so that it cannot connect once the clone is another's.
+    /// When that write fails the clone keeps the role (clone::lease_role): its privileges fail
+    /// the reset's check, so it is cloned again, and the role goes with the drop.
+    static catalog_writer::statements role_ended(std::string role, std::string database);
     /// Notes that a lease took a clone of `pool` at `at` (recorded in the catalog for
     /// client-initialized templates, now and then).
     void note_leased(const template_entry& entry, template_pool& pool,

@@ -117,7 +117,10 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
             clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
         idle.baseline = c.baseline;
         try {
-            had_sessions = co_await catalog_.write(database, std::move(idle), true);
+            // Its role goes in the same transaction: the next holder's clone is not its own.
+            catalog_writer::statements ended = role_ended(role_of(key), database);
+            had_sessions =
+                co_await catalog_.write(database, std::move(idle), true, std::move(ended));
         } catch (const pg::pg_error& e) {
             problem = e.what();
         }
@@ -135,6 +138,7 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
             offer(pool, c);
             hooks_.changed();
         } else {
+            c.lease_role = role_of(key);
             recycler_.recycle(pool, c, recycle_cause::released);
         }
         co_return;
@@ -144,6 +148,7 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
             std::clamp(keep_for.value_or(limits.keep), std::chrono::seconds(1), limits.max_keep);
         pool.move(c, clone_state::kept);
         leases_.keep(pool, c, system_clock::now() + keep);
+        c.lease_role = role_of(key);
         try {
             co_await catalog_.write(
                 database, clone_comment(pool.template_name(), pool.fingerprint(), c.kept_until));
@@ -156,14 +161,20 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
     // recycle: mark it released first, so that a restart drops it rather than honouring the lease.
     catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
     comment.released = true;
+    bool written = true;
     try {
-        co_await catalog_.write(database, comment);
+        catalog_writer::statements ended = role_ended(role_of(key), database);
+        co_await catalog_.write(database, comment, false, std::move(ended));
     } catch (const pg::pg_error& e) {
+        written = false;
         warn_limited("catalog_write_failed backend=" + endpoint_.name,
                      "db={} released, but the catalog could not record it: {}", database, e.what());
     }
     if (generation != life_.generation) {
         co_return;
+    }
+    if (!written) {
+        c.lease_role = role_of(key);  // see role_ended
     }
     recycler_.recycle(pool, c, recycle_cause::released);
 }
@@ -188,6 +199,8 @@ void lease_desk::lease_expired(const std::string& key) {
                  taken->record.owner);
     const std::string database = taken->db->name;
     template_pool& pool = *taken->pool;
+    // Its role goes with the clone, which an unattended recycle drops.
+    taken->db->lease_role = role_of(key);
     recycler_.recycle(pool, *taken->db, recycle_cause::unattended);
     // The drop may wait behind clones: its sessions go at once.
     spawn_background(executor_, life_, end_sessions_now(database), endpoint_.name, "session_end");
@@ -200,7 +213,7 @@ void lease_desk::keep_expired(const std::string& name) {
     }
     if (clone* c = pool->find(name); c != nullptr && c->state == clone_state::kept) {
         spdlog::info("template={} db={} keep time over; dropping", pool->template_name(), name);
-        recycler_.recycle(*pool, *c, recycle_cause::unattended);
+        recycler_.recycle(*pool, *c, recycle_cause::unattended);  // its role goes with it
     }
 }
 

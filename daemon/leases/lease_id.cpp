@@ -48,4 +48,8 @@ std::string lease_key(std::string_view id) {
     return sha256_hex(id);
 }
 
+std::string lease_role_password(std::string_view id) {
+    return hmac_sha256_hex(id, "pglease lease role password").substr(0, 32);
+}
+
 }  // namespace pglease

@@ -65,7 +65,7 @@ std::string oid_array(const Range& oids) {
 // a comment's write in one round trip.
 std::string changes_sql(const pg::connection& conn, const std::string& database,
                         const reset_baseline& baseline, std::int64_t max_bytes, bool check_busy,
-                        int keep_pid) {
+                        int keep_pid, const std::string& privileges) {
     const std::string name = conn.quote_literal(database);
     const std::string from = conn.quote_literal(baseline.lsn) + "::pg_lsn";
     const std::string busy =
@@ -79,7 +79,8 @@ std::string changes_sql(const pg::connection& conn, const std::string& database,
     return R"sql(
 WITH upto AS (SELECT pg_current_wal_flush_lsn() AS lsn),
      me AS (SELECT oid, datallowconn AND NOT datistemplate AND datconnlimit = -1
-                        AND datacl IS NULL AS plain FROM pg_database
+                        AND )sql" +
+           privileges + R"sql( AS plain FROM pg_database
             WHERE datname = )sql" +
            name + R"sql()
 SELECT (SELECT count(*) FROM pg_prepared_xacts WHERE database = )sql" +
@@ -169,7 +170,8 @@ asio::awaitable<reset_result> reset_clone(pg::connection_pool& maintenance, pg::
                 clone.quote_identifier(database) + " IS " + clone.quote_literal(*plan.marker) +
                 "; COMMIT; ";
     }
-    first += changes_sql(clone, database, baseline, max_wal_bytes, plan.busy_check, plan.keep_pid);
+    first += changes_sql(clone, database, baseline, max_wal_bytes, plan.busy_check, plan.keep_pid,
+                         plan.privileges);
     pg::result state;
     try {
         // Held for this round trip alone: resets of other clones take turns on the pool.

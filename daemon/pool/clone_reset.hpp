@@ -36,6 +36,9 @@ struct reset_plan {
     /// transaction or running a statement.
     bool busy_check = false;
     int keep_pid = 0;
+    /// An SQL condition on the clone's pg_database row: its privileges are as pglease gave them
+    /// (see privileges_as_given_sql); when not, it is cloned again.
+    std::string privileges = "datacl IS NULL";
     /// The encoded comment for the new baseline: committed with the reset, so that the clone
     /// is either reset and says so, or as it was.
     std::function<std::string(const reset_baseline&)> clean;

@@ -225,9 +225,9 @@ asio::awaitable<void> pool_operations::create_clone(template_pool& pool) {
     clone& c = pool.add(name, clone_state::creating);
     const template_entry& entry = *templates_.find(pool.template_name());
     const std::string strategy = entry.settings ? entry.settings->pool.strategy : "FILE_COPY";
-    // The clone belongs to the role its leases hand out: in PostgreSQL 15 only the database's
-    // owner may create in its public schema.
-    const std::string owner = lease_role_of(entry, endpoint_.lease_role);
+    // The clone belongs to the role its leases hand out (in PostgreSQL 15 only the database's
+    // owner may create in its public schema), or with per-lease roles to the admin.
+    const clone_access access = access_of(&entry, endpoint_);
     const auto started = steady::now();
     // Everything read from the pool is read now: after an await the pool may be gone.
     const std::string source = pool.template_database();
@@ -238,7 +238,7 @@ asio::awaitable<void> pool_operations::create_clone(template_pool& pool) {
     try {
         auto conn = co_await connections_.acquire();
         // Built outside the co_await expression: GCC 12 miscompiles braced lists there.
-        const clone_spec spec{name, owner, source, strategy};
+        const clone_spec spec{name, access, source, strategy};
         comment.baseline = co_await clone_database(*conn, spec, comment);
     } catch (const pg::duplicate_object_error& e) {
         failure = e.what();
@@ -313,11 +313,17 @@ asio::awaitable<void> pool_operations::drop_clone(template_pool& pool, std::stri
     const auto generation = life_.generation;
     const auto started = steady::now();
     std::string failure;
+    const clone* dropping = pool.find(name);
+    const std::string role = dropping != nullptr ? dropping->lease_role : std::string();
     try {
         auto conn = co_await connections_.acquire();
         co_await conn->exec(
             "DROP DATABASE IF EXISTS " + conn->quote_identifier(name) + " WITH (FORCE)",
             database_operation_timeout);
+        if (!role.empty()) {
+            // The role of a lease that could still connect to it (see clone::lease_role).
+            co_await conn->exec(drop_lease_role_sql(*conn, role));
+        }
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }

@@ -20,8 +20,7 @@ boost::asio::awaitable<refresh_outcome> reclone::refresh(template_pool& pool, cl
     const std::string name = c.name;
     const std::string source = pool.template_database();
     const template_entry* entry = templates_.find(pool.template_name());
-    const std::string owner =
-        entry != nullptr ? lease_role_of(*entry, endpoint_.lease_role) : endpoint_.lease_role;
+    const clone_access access = access_of(entry, endpoint_, per_lease_role(endpoint_, lease.key));
     const std::string strategy =
         entry != nullptr && entry->settings ? entry->settings->pool.strategy : "FILE_COPY";
     catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
@@ -30,7 +29,7 @@ boost::asio::awaitable<refresh_outcome> reclone::refresh(template_pool& pool, cl
     co_await conn->exec("DROP DATABASE IF EXISTS " + conn->quote_identifier(name) + " WITH (FORCE)",
                         database_operation_timeout);
     // Built outside the co_await expression: GCC 12 miscompiles braced lists there.
-    const clone_spec spec{name, owner, source, strategy};
+    const clone_spec spec{name, access, source, strategy};
     comment.baseline = co_await clone_database(*conn, spec, comment);
     if (clone* same = pool.find(name)) {
         same->baseline = comment.baseline;

@@ -13,6 +13,7 @@
 #include "pg/conninfo.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/clone_reset.hpp"
+#include "pool/lease_access.hpp"
 #include "pool/session_ender.hpp"
 #include "templates/template_set.hpp"
 #include "templates/version_snapshot.hpp"
@@ -168,6 +169,8 @@ asio::awaitable<void> reset_in_place::reset_released(template_pool& pool, std::s
             auto conn = co_await pg::connection::connect(
                 pg::with_database(endpoint_.admin_conninfo, name), 10s);
             reset_plan plan;
+            plan.privileges =
+                privileges_as_given_sql(conn, access_of(templates_.find(template_name), endpoint_));
             plan.clean = [&](const reset_baseline& fresh) {
                 catalog_comment clean = clone_comment(template_name, fingerprint, std::nullopt);
                 clean.baseline = fresh;
@@ -256,6 +259,9 @@ asio::awaitable<refresh_outcome> reset_in_place::refresh(template_pool& pool, cl
         catalog_comment marker = leased;
         marker.resetting = true;
         reset_plan plan;
+        plan.privileges =
+            privileges_as_given_sql(conn, access_of(templates_.find(template_name), endpoint_,
+                                                    per_lease_role(endpoint_, lease.key)));
         plan.marker = encode_catalog_comment(marker);
         plan.busy_check = true;
         plan.keep_pid = conn.backend_pid();

@@ -33,6 +33,9 @@ struct clone {
     std::string lease_key;
     /// When a kept clone is dropped.
     std::optional<std::chrono::system_clock::time_point> kept_until;
+    /// With per-lease roles, the role of a lease that is over but may still connect to it (kept,
+    /// or expired on the way to being dropped): it is dropped with the clone.
+    std::string lease_role;
     /// Its sessions were signaled to end when it came back from its last lease and may still be
     /// exiting: the next grant makes sure they are gone.
     bool sessions_signaled = false;

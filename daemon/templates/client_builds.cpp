@@ -13,6 +13,7 @@
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
 #include "pool/drop_database.hpp"
+#include "pool/lease_access.hpp"
 #include "templates/template_builder.hpp"
 #include "templates/template_set.hpp"
 
@@ -115,14 +116,14 @@ asio::awaitable<client_template_outcome> client_builds::ensure(std::string name,
     std::string failure;
     try {
         auto conn = co_await operations_.acquire();
-        const std::string quoted = conn->quote_identifier(database);
         co_await drop_database(*conn, database);
-        co_await conn->exec("CREATE DATABASE " + quoted + " OWNER " +
-                            conn->quote_identifier(lease_role_of(entry, endpoint_.lease_role)) +
-                            " TEMPLATE template0");
-        co_await conn->exec("COMMENT ON DATABASE " + quoted + " IS " +
-                            conn->quote_literal(encode_catalog_comment(
-                                template_comment(name, internal, false, true))));
+        // The client builds it as the lease role, which alone may connect to it meanwhile.
+        const clone_access access =
+            access_of(&entry, endpoint_, lease_role_of(entry, endpoint_.lease_role));
+        co_await conn->exec(create_template_sql(*conn, database, "template0", access));
+        co_await open_template(
+            *conn, pg::with_database(endpoint_.admin_conninfo, database), database, access,
+            encode_catalog_comment(template_comment(name, internal, false, true)));
     } catch (const pg::pg_error& e) {
         failure = e.what();
     }

@@ -14,6 +14,7 @@
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
 #include "pool/drop_database.hpp"
+#include "pool/lease_access.hpp"
 #include "templates/fingerprint.hpp"
 #include "templates/template_builder.hpp"
 #include "templates/template_set.hpp"
@@ -167,18 +168,16 @@ asio::awaitable<void> source_builds::build_version(template_entry& entry, std::s
     try {
         {
             auto conn = co_await operations_.acquire();
-            const std::string name = conn->quote_identifier(database);
-            const std::string owner =
-                conn->quote_identifier(lease_role_of(entry, endpoint_.lease_role));
+            // Its migrations run as the lease role, which alone may connect to it meanwhile.
+            const clone_access access =
+                access_of(&entry, endpoint_, lease_role_of(entry, endpoint_.lease_role));
             // A leftover of an earlier attempt.
             co_await drop_database(*conn, database);
-            const std::string from = source.kind == source_kind::database
-                                         ? conn->quote_identifier(source.database)
-                                         : std::string("template0");
+            const std::string from =
+                source.kind == source_kind::database ? source.database : std::string("template0");
             for (int attempt = 1;; ++attempt) {
                 try {
-                    co_await conn->exec("CREATE DATABASE " + name + " OWNER " + owner +
-                                        " TEMPLATE " + from);
+                    co_await conn->exec(create_template_sql(*conn, database, from, access));
                     break;
                 } catch (const pg::object_in_use_error&) {
                     // Someone is connected to the source database; it may be us, a moment ago.
@@ -189,9 +188,9 @@ asio::awaitable<void> source_builds::build_version(template_entry& entry, std::s
                 asio::steady_timer pause(executor_, 200ms);
                 co_await pause.async_wait(asio::use_awaitable);
             }
-            co_await conn->exec("COMMENT ON DATABASE " + name + " IS " +
-                                conn->quote_literal(encode_catalog_comment(
-                                    template_comment(entry.name, fingerprint, false, false))));
+            co_await open_template(
+                *conn, pg::with_database(endpoint_.admin_conninfo, database), database, access,
+                encode_catalog_comment(template_comment(entry.name, fingerprint, false, false)));
         }
         build_target target;
         target.admin_conninfo = pg::with_database(endpoint_.admin_conninfo, database);

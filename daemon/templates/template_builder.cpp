@@ -11,6 +11,7 @@
 #include "config/settings.hpp"
 #include "pg/connection.hpp"
 #include "pg/pg_error.hpp"
+#include "pool/lease_access.hpp"
 #include "process/child_process.hpp"
 #include "templates/fingerprint.hpp"
 #include "templates/version_snapshot.hpp"
@@ -211,6 +212,31 @@ asio::awaitable<std::shared_ptr<const version_snapshot>> record_snapshot(
             template_name, e.what());
     }
     co_return nullptr;
+}
+
+std::string create_template_sql(const pg::connection& conn, const std::string& database,
+                                const std::string& source, const clone_access& access) {
+    return "CREATE DATABASE " + conn.quote_identifier(database) +
+           (access.per_lease ? " ALLOW_CONNECTIONS false"
+                             : " OWNER " + conn.quote_identifier(access.lease_role)) +
+           " TEMPLATE " + conn.quote_identifier(source);
+}
+
+asio::awaitable<void> open_template(pg::connection& conn, std::string admin_conninfo,
+                                    std::string database, clone_access access,
+                                    std::string comment) {
+    co_await conn.exec("BEGIN; " + open_database_sql(conn, database, access) +
+                       "COMMENT ON DATABASE " + conn.quote_identifier(database) + " IS " +
+                       conn.quote_literal(comment) + "; COMMIT");
+    if (!access.per_lease) {
+        co_return;
+    }
+    // PostgreSQL 15 lets only the database's owner (here the admin) create in public.
+    auto inside = co_await pg::connection::connect(admin_conninfo, std::chrono::seconds(30));
+    co_await inside.exec(
+        "DO $pglease$BEGIN IF EXISTS (SELECT FROM pg_namespace WHERE nspname = "
+        "'public') THEN GRANT USAGE, CREATE ON SCHEMA public TO " +
+        inside.quote_identifier(access.lease_role) + "; END IF; END$pglease$");
 }
 
 asio::awaitable<void> seal_template(pg::connection& conn, std::string database,

@@ -11,6 +11,7 @@
 namespace pglease {
 
 struct template_settings;
+struct clone_access;
 
 namespace pg {
 class connection;
@@ -59,6 +60,18 @@ struct version_snapshot;
 /// then recycled by cloning again.
 boost::asio::awaitable<std::shared_ptr<const version_snapshot>> record_snapshot(
     std::string admin_conninfo, std::filesystem::path dir, std::string template_name);
+
+/// The statement that creates template database `database` from `source`: owned by the lease
+/// role, or with per-lease roles by the admin and closed until open_template opens it.
+std::string create_template_sql(const pg::connection& conn, const std::string& database,
+                                const std::string& source, const clone_access& access);
+
+/// Records `comment` on the template database `database` just created; with per-lease roles
+/// also opens it to the lease role alone (`access.connect_role`), which may create in it and in
+/// its public schema (over a connection to it at `admin_conninfo`).
+boost::asio::awaitable<void> open_template(pg::connection& conn, std::string admin_conninfo,
+                                           std::string database, clone_access access,
+                                           std::string comment);
 
 /// Closes a built template database to connections, marks it a template, ends the sessions on
 /// it, and records `ready` (its comment) on it.

@@ -100,6 +100,9 @@ struct memory_report {
     std::vector<double> quiet_lease_ms;
     /// The release calls (reuse) of those.
     std::vector<double> quiet_release_ms;
+    /// The same on a daemon with per-lease roles (a role made at each lease, dropped at release).
+    std::vector<double> quiet_roles_lease_ms;
+    std::vector<double> quiet_roles_release_ms;
     std::vector<std::string> errors;
 };
 
@@ -163,20 +166,23 @@ void progress(const row& r) {
 
 void write_config(const fs::path& file, const bench::template_spec& spec,
                   const fs::path& migrations, int min_idle, int max_total,
-                  const std::string& recycle = "reset") {
-    const json config = {{"templates",
-                          {{spec.name,
-                            {{"migrations", migrations.string()},
-                             {"pool",
-                              {{"min_idle", min_idle},
-                               {"max_total", max_total},
-                               {"strategy", "FILE_COPY"},
-                               {"recycle", recycle}}},
-                             {"lease",
-                              {{"ttl_seconds", 600},
-                               {"max_ttl_seconds", 3600},
-                               {"wait_seconds", 120},
-                               {"max_wait_seconds", 300}}}}}}}};
+                  const std::string& recycle = "reset", bool per_lease_roles = false) {
+    json config = {{"templates",
+                    {{spec.name,
+                      {{"migrations", migrations.string()},
+                       {"pool",
+                        {{"min_idle", min_idle},
+                         {"max_total", max_total},
+                         {"strategy", "FILE_COPY"},
+                         {"recycle", recycle}}},
+                       {"lease",
+                        {{"ttl_seconds", 600},
+                         {"max_ttl_seconds", 3600},
+                         {"wait_seconds", 120},
+                         {"max_wait_seconds", 300}}}}}}}};
+    if (per_lease_roles) {
+        config["embedded"] = {{"per_lease_roles", true}};
+    }
     std::ofstream(file) << config.dump(2) << "\n";
 }
 
@@ -286,6 +292,22 @@ void run_pglease_scenario(context& ctx, const scenario_info& scenario,
         m.idle_cpu_seconds = idle_to.thread_cpu_seconds - idle_from.thread_cpu_seconds;
         m.idle_runs = idle_to.thread_runs - idle_from.thread_runs;
         daemon.stop();
+        {
+            // The same quiet calls with a LOGIN role made and dropped for each lease.
+            const fs::path roles_config = dir / "pglease-roles.json";
+            write_config(roles_config, spec, migrations, min_idle, 2 * min_idle, "reset", true);
+            bench::pglease_daemon roles(
+                {ctx.opts.pgleased, roles_config, data_dir, dir / "pgleased-roles.log", 4});
+            roles.wait_for_idle(spec.name, min_idle);
+            roles.wait_settled(spec.name, false);
+            const auto quiet_roles = bench::run_workers(
+                1, {600s, ctx.opts.cycles / 5 + 1},
+                [&](int) { return bench::lease_cycle_worker(roles.url(), spec.name, 1 << 30); });
+            m.quiet_roles_lease_ms = quiet_roles.lease_call_ms;
+            m.quiet_roles_release_ms = quiet_roles.release_call_ms;
+            m.errors.insert(m.errors.end(), quiet_roles.errors.begin(), quiet_roles.errors.end());
+            roles.stop();
+        }
         std::cerr << "memory: " << m.rss_mb << " MB with " << m.live_leases << " live leases after "
                   << m.cycles << " cycles; idle CPU " << m.idle_cpu_seconds * 1000 << " ms over "
                   << m.idle_seconds << " s" << std::endl;
@@ -612,6 +634,13 @@ void print_table(const context& ctx) {
             number(p(mem.quiet_lease_ms, 99), 3).c_str(),
             number(p(mem.quiet_release_ms, 50), 3).c_str(),
             number(p(mem.quiet_release_ms, 99), 3).c_str());
+        std::printf(
+            "The same with per-lease roles (%zu calls): lease p50 %s ms, p99 %s ms; release "
+            "(reuse) p50 %s ms, p99 %s ms.\n",
+            mem.quiet_roles_lease_ms.size(), number(p(mem.quiet_roles_lease_ms, 50), 3).c_str(),
+            number(p(mem.quiet_roles_lease_ms, 99), 3).c_str(),
+            number(p(mem.quiet_roles_release_ms, 50), 3).c_str(),
+            number(p(mem.quiet_roles_release_ms, 99), 3).c_str());
     }
 }
 
@@ -680,6 +709,12 @@ void write_json(const context& ctx) {
                          {"quiet_release_call_ms",
                           {{"p50", p(m.quiet_release_ms, 50).value_or(NAN)},
                            {"p99", p(m.quiet_release_ms, 99).value_or(NAN)}}},
+                         {"per_lease_roles_quiet_lease_call_ms",
+                          {{"p50", p(m.quiet_roles_lease_ms, 50).value_or(NAN)},
+                           {"p99", p(m.quiet_roles_lease_ms, 99).value_or(NAN)}}},
+                         {"per_lease_roles_quiet_release_call_ms",
+                          {{"p50", p(m.quiet_roles_release_ms, 50).value_or(NAN)},
+                           {"p99", p(m.quiet_roles_release_ms, 99).value_or(NAN)}}},
                          {"errors", m.errors}};
     }
     std::ofstream(ctx.opts.json_file) << doc.dump(2) << "\n";

@@ -19,13 +19,13 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::seconds;
 
-constexpr std::array<const char*, 17> all_variables{
+constexpr std::array<const char*, 18> all_variables{
     "PGLEASE_TOKEN",         "PGLEASE_TOKEN_FILE",      "PGLEASE_CONFIG",
     "PGLEASE_LISTEN",        "PGLEASE_PREFIX",          "PGLEASE_LOG_LEVEL",
     "PGLEASE_DATA_DIR",      "PGLEASE_PG_PORT",         "PGLEASE_RUN_AS",
     "PGLEASE_PG_BIN_DIR",    "PGLEASE_MAX_CONNECTIONS", "PGLEASE_MAX_PARALLEL_CLONES",
-    "PGLEASE_MAX_DATABASES", "PGLEASE_CONFIG_JSON",     "PGLEASE_BACKEND_URL",
-    "PGLEASE_LEASE_ROLE",    "PGLEASE_LEASE_PASSWORD"};
+    "PGLEASE_MAX_DATABASES", "PGLEASE_PER_LEASE_ROLES", "PGLEASE_CONFIG_JSON",
+    "PGLEASE_BACKEND_URL",   "PGLEASE_LEASE_ROLE",      "PGLEASE_LEASE_PASSWORD"};
 
 /// Clears every PGLEASE_* variable for the test's duration, so the caller's shell cannot leak in.
 class clean_environment {
@@ -130,6 +130,7 @@ TEST(settings, no_arguments_give_the_built_in_defaults) {
     EXPECT_EQ(s.embedded.max_connections, 300);
     EXPECT_EQ(s.embedded_max_parallel_clones, 2);
     EXPECT_EQ(s.embedded_max_databases, 200);
+    EXPECT_FALSE(s.embedded_per_lease_roles);
     EXPECT_TRUE(s.backends.empty());
     EXPECT_TRUE(s.templates.empty());
     EXPECT_EQ(s.default_pool.min_idle, 2);
@@ -156,10 +157,11 @@ TEST(settings, a_full_config_file_is_read) {
       "run_as": "nobody",
       "pg_bin_dir": "/opt/pg/bin",
       "max_connections": 500,
-      "embedded": {"max_parallel_clones": 4, "max_databases": 50},
+      "embedded": {"max_parallel_clones": 4, "max_databases": 50, "per_lease_roles": true},
       "backends": [
         {"name": "main", "url": "postgresql://admin@db1/postgres", "max_parallel_clones": 3,
-         "max_databases": 400, "lease_role": "worker", "lease_password": "s3cret"},
+         "max_databases": 400, "lease_role": "worker", "lease_password": "s3cret",
+         "per_lease_roles": true},
         {"name": "replica_2", "url": "host=db2 user=admin", "lease_password": "other"}
       ],
       "defaults": {"pool": {"min_idle": 1, "strategy": "wal_log"},
@@ -190,6 +192,7 @@ TEST(settings, a_full_config_file_is_read) {
     EXPECT_EQ(s.embedded.max_connections, 500);
     EXPECT_EQ(s.embedded_max_parallel_clones, 4);
     EXPECT_EQ(s.embedded_max_databases, 50);
+    EXPECT_TRUE(s.embedded_per_lease_roles);
 
     ASSERT_EQ(s.backends.size(), 2U);
     EXPECT_EQ(s.backends[0].name, "main");
@@ -198,11 +201,13 @@ TEST(settings, a_full_config_file_is_read) {
     EXPECT_EQ(s.backends[0].max_databases, 400);
     EXPECT_EQ(s.backends[0].lease_role, "worker");
     EXPECT_EQ(s.backends[0].lease_password, "s3cret");
+    EXPECT_TRUE(s.backends[0].per_lease_roles);
     EXPECT_EQ(s.backends[1].name, "replica_2");
     EXPECT_EQ(s.backends[1].url, "host=db2 user=admin");
     EXPECT_EQ(s.backends[1].max_parallel_clones, 2);
     EXPECT_EQ(s.backends[1].max_databases, 200);
     EXPECT_EQ(s.backends[1].lease_role, "pglease_worker");
+    EXPECT_FALSE(s.backends[1].per_lease_roles);
 
     EXPECT_EQ(s.default_pool.min_idle, 1);
     EXPECT_EQ(s.default_pool.max_total, 16);
@@ -284,6 +289,17 @@ TEST(settings, each_source_overrides_the_one_before) {
     const auto overridden = parse({"--pg-port", "6004"});
     ASSERT_TRUE(overridden.ok()) << "a flag replaces its variable unread: " << overridden.err;
     EXPECT_EQ(overridden.value().embedded.port, 6004);
+}
+
+TEST(settings, per_lease_roles_of_the_embedded_cluster_come_from_a_variable_or_a_flag) {
+    clean_environment env;
+    env.set("PGLEASE_PER_LEASE_ROLES", "true");
+    const auto from_env = parse({});
+    ASSERT_TRUE(from_env.ok()) << from_env.err;
+    EXPECT_TRUE(from_env.value().embedded_per_lease_roles);
+    const auto from_flag = parse({"--per-lease-roles", "false"});
+    ASSERT_TRUE(from_flag.ok()) << from_flag.err;
+    EXPECT_FALSE(from_flag.value().embedded_per_lease_roles);
 }
 
 TEST(settings, listen_takes_a_host_name_or_a_bracketed_ipv6_address) {
@@ -396,7 +412,13 @@ TEST(settings, invalid_input_fails_with_the_key_path_and_the_problem) {
                 {"embedded.max_databases: must be between 1 and 100000, got 0"}),
         in_file(R"({"embedded": {"max_clones": 3}})",
                 {"embedded.max_clones: unknown key; known keys: max_parallel_clones, "
-                 "max_databases"}),
+                 "max_databases, per_lease_roles"}),
+        in_file(R"({"embedded": {"per_lease_roles": "yes"}})",
+                {R"(embedded.per_lease_roles: expected true or false, got "yes")"}),
+        in_file(R"({"backends": [{"url": "u", "per_lease_roles": 1}]})",
+                {"backends[0].per_lease_roles: expected true or false, got 1"}),
+        in_variable("PGLEASE_PER_LEASE_ROLES", "on",
+                    {R"(PGLEASE_PER_LEASE_ROLES: expected true or false, got "on")"}),
         in_file(R"({"defaults": {"lease": {"wait_seconds": 700}}})",
                 {"defaults.lease: max_wait_seconds (600) < wait_seconds (700)"}),
         in_file(R"({"prefix": "Pg-"})", {R"(prefix: "Pg-" must match [a-z][a-z0-9_]{0,15})"}),
