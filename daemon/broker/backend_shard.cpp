@@ -57,6 +57,7 @@ backend_shard::parts::parts(const asio::any_io_executor& executor, const backend
                 std::filesystem::remove_all(dir / database, ignored);
             }}),
       recloning(pool, operations, endpoint, templates),
+      roles(executor, endpoint, maintenance, life, [this] { return desk.live_roles(); }),
       recycling(executor, endpoint, templates, writer, ender, maintenance, recloning, metrics, life,
                 {[this](template_pool& p, clone& c) {
                     desk.offer(p, c);
@@ -65,7 +66,7 @@ backend_shard::parts::parts(const asio::any_io_executor& executor, const backend
       desk(executor, endpoint, templates, leases, waiting, writer, recycling, ender, metrics, life,
            config.default_lease,
            {[this] { pool.schedule(); }, [this](template_pool& p, clone& c) { pool.drop(p, c); },
-            [this] { return pool.has_room(); }}),
+            [this] { return pool.has_room(); }, [this] { roles.soon(); }}),
       sources(executor, endpoint, config.prefix, config.working_dir, config.state_dir, templates,
               operations, metrics, life,
               {[this](template_entry& e, std::unique_ptr<template_pool> ready) {

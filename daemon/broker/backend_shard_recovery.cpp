@@ -1,6 +1,4 @@
 // Rebuilding memory from the catalog: at start, and after the backend came back.
-#include <set>
-
 #include <spdlog/spdlog.h>
 
 #include "broker/shard_parts.hpp"
@@ -8,7 +6,6 @@
 #include "catalog/reconcile_plan.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
-#include "pool/lease_access.hpp"
 #include "templates/version_snapshot.hpp"
 
 namespace pglease {
@@ -133,17 +130,9 @@ asio::awaitable<void> backend_shard::reconcile() {
     spdlog::info("backend={} catalog: {} template versions, {} clones, {} live leases, {} to drop",
                  endpoint_.name, plan.versions.size(), plan.clones.size(), p.leases.size(),
                  to_drop);
-    if (per_lease) {
-        // The roles of leases that ended while no broker ran, or whose end was not written.
-        std::set<std::string> live;
-        for (const auto& [key, lease] : p.leases.all()) {
-            live.insert(per_lease_role(endpoint_, key));
-        }
-        if (const auto swept =
-                co_await sweep_lease_roles(*conn, endpoint_.lease_role_prefix, std::move(live))) {
-            spdlog::info("backend={} dropped {} roles of leases that are over", endpoint_.name,
-                         swept);
-        }
+    // The roles of leases that ended while no broker ran, or whose end was not written.
+    if (const auto swept = co_await p.roles.sweep(*conn)) {
+        spdlog::info("backend={} dropped {} roles of leases that are over", endpoint_.name, swept);
     }
 
     if (endpoint_.pgdata) {

@@ -1,10 +1,15 @@
 #include "broker/lease_roles.hpp"
 
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "hashing/scram.hpp"
 #include "pg/connection.hpp"
+#include "pg/connection_pool.hpp"
 #include "pg/pg_error.hpp"
+#include "pool/lease_access.hpp"
 
 namespace pglease {
 
@@ -69,6 +74,47 @@ boost::asio::awaitable<void> ensure_lease_roles(
                 endpoint.name, name, settings.lease_role, e.what());
         }
     }
+}
+
+lease_role_sweeper::lease_role_sweeper(boost::asio::any_io_executor executor,
+                                       const backend_endpoint& endpoint,
+                                       pg::connection_pool& connections, backend_life& life,
+                                       std::function<std::set<std::string>()> live)
+    : executor_(std::move(executor)),
+      endpoint_(endpoint),
+      connections_(connections),
+      life_(life),
+      live_(std::move(live)) {}
+
+void lease_role_sweeper::soon() {
+    if (endpoint_.lease_role_prefix.empty() || pending_) {
+        return;
+    }
+    pending_ = true;
+    spawn_background(executor_, life_, later(), endpoint_.name, "lease role sweep");
+}
+
+boost::asio::awaitable<void> lease_role_sweeper::later() {
+    boost::asio::steady_timer pause(executor_, std::chrono::milliseconds(500));
+    boost::system::error_code ignored;
+    co_await pause.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
+    pending_ = false;
+    if (!life_.up || life_.stopping) {
+        co_return;  // the next reconcile sweeps
+    }
+    try {
+        auto conn = co_await connections_.acquire();
+        co_await sweep(*conn);
+    } catch (const pg::pg_error& e) {
+        spdlog::debug("backend={} lease roles not swept now: {}", endpoint_.name, e.what());
+    }
+}
+
+boost::asio::awaitable<std::size_t> lease_role_sweeper::sweep(pg::connection& conn) {
+    if (endpoint_.lease_role_prefix.empty()) {
+        co_return 0;
+    }
+    co_return co_await sweep_lease_roles(conn, endpoint_.lease_role_prefix, live_);
 }
 
 }  // namespace pglease

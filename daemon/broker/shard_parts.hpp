@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "broker/backend_shard.hpp"
+#include "broker/lease_roles.hpp"
 #include "catalog/catalog_writer.hpp"
 #include "leases/deadline_queue.hpp"
 #include "leases/lease_desk.hpp"
@@ -48,6 +49,7 @@ struct backend_shard::parts {
     session_ender ender;
     pool_operations pool;
     reclone recloning;
+    lease_role_sweeper roles;
     reset_in_place recycling;
     lease_desk desk;
     source_builds sources;

@@ -222,10 +222,14 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
     try {
         // The catalog knows of the lease before the worker does (and the server of its role).
         catalog_writer::statements role = role_granted(id, entry, database);
+        if (!endpoint_.lease_role_prefix.empty()) {
+            granting_roles_.insert(role_of(record.key));
+        }
         co_await catalog_.write(database, comment, false, std::move(role));
     } catch (...) {
         failure = std::current_exception();
     }
+    granting_roles_.erase(role_of(record.key));
     if (generation != life_.generation) {
         co_return co_await after_restart(id, record.key, failure == nullptr);
     }
@@ -355,13 +359,26 @@ catalog_writer::statements lease_desk::role_granted(const std::string& id,
         };
 }
 
-catalog_writer::statements lease_desk::role_ended(std::string role, std::string database) {
+catalog_writer::statements lease_desk::role_revoked(std::string role, std::string database) {
     if (role.empty()) {
         return {};
     }
     return [role = std::move(role), database = std::move(database)](const pg::connection& conn) {
-        return end_lease_role_sql(conn, role, database);
+        return revoke_lease_role_sql(conn, role, database);
     };
+}
+
+std::set<std::string> lease_desk::live_roles() const {
+    std::set<std::string> live = granting_roles_;
+    for (const auto& [key, lease] : leases_.all()) {
+        live.insert(role_of(key));
+    }
+    for (const auto& [name, pool] : leases_.kept()) {
+        if (const clone* c = pool->find(name); c != nullptr) {
+            live.insert(c->lease_role);
+        }
+    }
+    return live;
 }
 
 lease_info lease_desk::describe(const live_lease& lease) const {

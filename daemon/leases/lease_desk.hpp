@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ class lease_desk {
         std::function<void(template_pool&, clone&)> drop;
         /// True while the backend may hold one more database (to say why an acquire failed).
         std::function<bool()> has_room;
+        /// With per-lease roles: a lease's role may no longer connect anywhere, and goes once
+        /// its sessions are gone (see live_roles()).
+        std::function<void()> role_over;
     };
 
     lease_desk(boost::asio::any_io_executor executor, const backend_endpoint& endpoint,
@@ -74,6 +78,10 @@ class lease_desk {
     std::optional<lease_info> find(const std::string& key) const;
     /// Every live lease, described.
     std::vector<lease_info> all() const;
+    /// With per-lease roles, the roles that must stay: those of live leases (granted, or being
+    /// granted) and of kept clones. Any other of the backend's lease roles may be dropped once
+    /// its sessions are gone.
+    std::set<std::string> live_roles() const;
 
   private:
     lease_info describe(const live_lease& lease) const;
@@ -83,11 +91,11 @@ class lease_desk {
     /// comment: the lease's role, allowed to connect there. Nothing without.
     catalog_writer::statements role_granted(const std::string& id, const template_entry& entry,
                                             const std::string& database) const;
-    /// With per-lease roles, what ends `role` (the lease's, on `database`): in the transaction
-    /// that records the end of its lease, so that it cannot connect once the clone is another's.
-    /// When that write fails the clone keeps the role (clone::lease_role): its privileges fail
-    /// the reset's check, so it is cloned again, and the role goes with the drop.
-    static catalog_writer::statements role_ended(std::string role, std::string database);
+    /// With per-lease roles, what takes from `role` (the lease's) its right to connect to
+    /// `database`: in the transaction that records the end of its lease, so that it cannot
+    /// connect once the clone is another's. Nothing without.
+    static catalog_writer::statements role_revoked(std::string role, std::string database);
+
     /// Notes that a lease took a clone of `pool` at `at` (recorded in the catalog for
     /// client-initialized templates, now and then).
     void note_leased(const template_entry& entry, template_pool& pool,
@@ -118,6 +126,9 @@ class lease_desk {
     backend_life& life_;
     lease_settings default_lease_;
     hooks hooks_;
+    /// The roles of grants whose catalog write is under way: committed, perhaps, but not yet
+    /// in the lease table.
+    std::set<std::string> granting_roles_;
 };
 
 }  // namespace pglease

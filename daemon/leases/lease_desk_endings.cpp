@@ -116,11 +116,12 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
         catalog_comment idle =
             clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
         idle.baseline = c.baseline;
+        const std::string role = role_of(key);
         try {
-            // Its role goes in the same transaction: the next holder's clone is not its own.
-            catalog_writer::statements ended = role_ended(role_of(key), database);
+            // Its role may no longer connect from the same transaction on.
+            catalog_writer::statements revoked = role_revoked(role, database);
             had_sessions =
-                co_await catalog_.write(database, std::move(idle), true, std::move(ended));
+                co_await catalog_.write(database, std::move(idle), true, std::move(revoked));
         } catch (const pg::pg_error& e) {
             problem = e.what();
         }
@@ -133,12 +134,14 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
         if (generation != life_.generation) {
             co_return;
         }
+        if (!role.empty()) {
+            hooks_.role_over();
+        }
         if (clean) {
             c.sessions_signaled = had_sessions;
             offer(pool, c);
             hooks_.changed();
         } else {
-            c.lease_role = role_of(key);
             recycler_.recycle(pool, c, recycle_cause::released);
         }
         co_return;
@@ -161,20 +164,21 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
     // recycle: mark it released first, so that a restart drops it rather than honouring the lease.
     catalog_comment comment = clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
     comment.released = true;
-    bool written = true;
+    const std::string role = role_of(key);
     try {
-        catalog_writer::statements ended = role_ended(role_of(key), database);
-        co_await catalog_.write(database, comment, false, std::move(ended));
+        // With per-lease roles its sessions are signaled too, while the admin is still a member
+        // of their role.
+        catalog_writer::statements revoked = role_revoked(role, database);
+        co_await catalog_.write(database, comment, !role.empty(), std::move(revoked));
     } catch (const pg::pg_error& e) {
-        written = false;
         warn_limited("catalog_write_failed backend=" + endpoint_.name,
                      "db={} released, but the catalog could not record it: {}", database, e.what());
     }
     if (generation != life_.generation) {
         co_return;
     }
-    if (!written) {
-        c.lease_role = role_of(key);  // see role_ended
+    if (!role.empty()) {
+        hooks_.role_over();
     }
     recycler_.recycle(pool, c, recycle_cause::released);
 }

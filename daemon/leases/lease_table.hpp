@@ -47,6 +47,8 @@ class lease_table {
     void keep(template_pool& pool, clone& c, std::chrono::system_clock::time_point until);
     /// The pool of the kept clone `name`, forgotten here; nullptr when it is not kept.
     template_pool* take_kept(const std::string& name);
+    /// The kept clones' pools, by clone name.
+    const std::map<std::string, template_pool*>& kept() const noexcept { return kept_; }
 
     /// Every live lease, by key.
     const std::map<std::string, live_lease>& all() const noexcept { return leases_; }

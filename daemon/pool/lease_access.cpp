@@ -67,16 +67,16 @@ std::string create_lease_role_sql(const pg::connection& conn, const std::string&
     const std::string group = conn.quote_identifier(lease_role);
     return "CREATE ROLE " + quoted + " LOGIN NOINHERIT NOCREATEDB NOCREATEROLE PASSWORD " +
            conn.quote_literal(scram_sha256_secret(password, generated_password_iterations)) +
-           " IN ROLE " + group + ";\nALTER ROLE " + quoted + " SET role TO " + group +
-           ";\nGRANT CONNECT ON DATABASE " + conn.quote_identifier(database) + " TO " + quoted +
-           ";\n";
+           // The admin, a member, may end its sessions (a non-superuser needs that).
+           " IN ROLE " + group + " ROLE CURRENT_USER;\nALTER ROLE " + quoted + " SET role TO " +
+           group + ";\nGRANT CONNECT ON DATABASE " + conn.quote_identifier(database) + " TO " +
+           quoted + ";\n";
 }
 
-std::string end_lease_role_sql(const pg::connection& conn, const std::string& role,
-                               const std::string& database) {
-    const std::string quoted = conn.quote_identifier(role);
-    return "REVOKE CONNECT ON DATABASE " + conn.quote_identifier(database) + " FROM " + quoted +
-           ";\nDROP ROLE " + quoted + ";\n";
+std::string revoke_lease_role_sql(const pg::connection& conn, const std::string& role,
+                                  const std::string& database) {
+    return "REVOKE CONNECT ON DATABASE " + conn.quote_identifier(database) + " FROM " +
+           conn.quote_identifier(role) + ";\n";
 }
 
 std::string drop_lease_role_sql(const pg::connection& conn, const std::string& role) {
@@ -127,15 +127,18 @@ std::string privileges_as_given_sql(const pg::connection& conn, const clone_acce
 }
 
 boost::asio::awaitable<std::size_t> sweep_lease_roles(pg::connection& conn, std::string prefix,
-                                                      std::set<std::string> live) {
+                                                      std::function<std::set<std::string>()> live) {
     auto roles = co_await conn.query(
-        "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) AND "
-        "substr(rolname, length($1) + 1) ~ '^[0-9a-f]{24}$'",
+        "SELECT r.rolname FROM pg_roles r WHERE starts_with(r.rolname, $1) AND "
+        "substr(r.rolname, length($1) + 1) ~ '^[0-9a-f]{24}$' AND NOT EXISTS "
+        "(SELECT FROM pg_stat_get_activity(NULL) a WHERE a.usesysid = r.oid)",
         prefix);
+    // Read now: a grant whose role the listing shows is in the lease table, or being granted.
+    const std::set<std::string> keep = live();
     std::size_t dropped = 0;
     for (std::size_t row = 0; row < roles.rows(); ++row) {
         const std::string role(roles.value(row, 0));
-        if (live.contains(role)) {
+        if (keep.contains(role)) {
             continue;
         }
         co_await conn.exec(drop_lease_role_sql(conn, role));

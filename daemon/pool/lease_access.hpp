@@ -10,9 +10,13 @@
 // - the lease's role is NOINHERIT and a member of the lease role, which its sessions become at
 //   login (ALTER ROLE … SET role): objects stay the lease role's, which may create in the clone
 //   and in its public schema, while the right to connect is the lease's own;
-// - templates do not accept connections once built.
+// - templates do not accept connections once built;
+// - a role whose lease is over goes once its sessions are gone (lease_role_sweeper, in
+//   broker/lease_roles.hpp), or with its clone when the clone is dropped (an expired lease's,
+//   a kept clone's).
 
 #include <cstddef>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -57,17 +61,18 @@ std::string open_database_sql(const pg::connection& conn, const std::string& dat
                               const clone_access& access);
 
 /// The statements that make `role` (a lease's, with `password`), a NOINHERIT member of
-/// `lease_role` that becomes it at login, and let it connect to `database`.
+/// `lease_role` that becomes it at login, with the admin as its member (to end its sessions),
+/// and let it connect to `database`.
 std::string create_lease_role_sql(const pg::connection& conn, const std::string& role,
                                   const std::string& password, const std::string& lease_role,
                                   const std::string& database);
 
-/// The statements that end the role of a live lease on `database`, in the transaction that ends
-/// the lease: its right to connect there (the only one it was given), and the role. They fail
-/// when the role owns something or holds a privilege inside the database (a worker that made
-/// itself so); the caller then falls back on drop_lease_role_sql once the clone is dropped.
-std::string end_lease_role_sql(const pg::connection& conn, const std::string& role,
-                               const std::string& database);
+/// The statement that takes from a live lease's `role`, in the transaction that ends the lease,
+/// its right to connect to `database` (the only one it was given). The role itself is dropped
+/// once its sessions are gone (drop_lease_role_sql): the admin may end a session only while it
+/// is a member of the session's role.
+std::string revoke_lease_role_sql(const pg::connection& conn, const std::string& role,
+                                  const std::string& database);
 
 /// The statements that take from `role` the right to connect to every database, then drop it;
 /// harmless when it is gone. A role that still owns something, or holds a privilege inside a
@@ -77,8 +82,9 @@ std::string drop_lease_role_sql(const pg::connection& conn, const std::string& r
 /// An SQL condition on a pg_database row: its owner and privileges are those `access` gives.
 std::string privileges_as_given_sql(const pg::connection& conn, const clone_access& access);
 
-/// Drops the roles named `prefix` + 24 hex characters but those in `live`; returns how many.
+/// Drops the roles named `prefix` + 24 hex characters that have no session, but those `live`
+/// names (asked once the server listed them); returns how many went.
 boost::asio::awaitable<std::size_t> sweep_lease_roles(pg::connection& conn, std::string prefix,
-                                                      std::set<std::string> live);
+                                                      std::function<std::set<std::string>()> live);
 
 }  // namespace pglease

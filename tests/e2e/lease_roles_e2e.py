@@ -5,8 +5,8 @@ the template, nor give itself the right to; inside its clone it may do anything 
 belong to the backend's lease role). The role goes when the lease ends (release by each mode,
 expiry, the end of a keep), a sticky reset keeps it, a restarted pgleased gives the same
 credentials for the leases it honours and drops the roles of leases that are over, and a
-client-initialized template is built and leased the same way. Also the embedded cluster with
---per-lease-roles.
+client-initialized template is built and leased the same way. Also with an admin that has only
+CREATEDB and CREATEROLE, and on the embedded cluster with --per-lease-roles.
 
 usage: lease_roles_e2e.py PGLEASED
 """
@@ -79,6 +79,17 @@ def refused(lease, database):
 def no_login(lease, database):
     """True when the login failed because the role is gone (its password no longer matches)."""
     return "password authentication failed" in login_error(lease, database)
+
+
+def alive(conn):
+    """True while the server still answers on `conn`."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        conn.rollback()
+        return True
+    except psycopg2.Error:
+        return False
 
 
 def role_exists(server, role):
@@ -185,37 +196,39 @@ def check_sticky_reset(results, port, a):
 
 
 def check_endings(results, server, port):
-    # Recycle and reuse: the role goes in the release's own transaction.
+    # Recycle and reuse: the right to connect goes in the release's own transaction, the role
+    # once its sessions are gone.
     in_place_before = resets_in_place(port)
     for mode in ("recycle", "reuse"):
         lease = acquire(port)
-        connect_as(lease).close()
+        session = connect_as(lease)
         release(port, lease, mode)
-        results.check(f"release with {mode} drops the lease's role at once",
-                      not role_exists(server, lease["user"]), f"{lease['user']} still exists")
-        results.check(f"after release with {mode} its credentials no longer log in",
-                      no_login(lease, lease["database"]), login_error(lease, lease["database"]))
+        results.check(f"once released with {mode} its credentials no longer log in",
+                      refused(lease, lease["database"]) or no_login(lease, lease["database"]),
+                      login_error(lease, lease["database"]))
+        results.check(f"release with {mode} ends the lease's open session",
+                      wait_for(lambda: session.closed or not alive(session), 10), "still open")
+        results.check(f"release with {mode} drops the lease's role",
+                      wait_for(lambda: not role_exists(server, lease["user"]), 10),
+                      f"{lease['user']} still exists")
         results.equal(f"after release with {mode} nobody may connect to the clone",
                       connect_grantees(server, lease["database"]), [])
     # A released clone's privileges are as pglease gives them: it is reset in place, not cloned.
     results.check("a clone released with recycle is reset in place", wait_for(
         lambda: resets_in_place(port) > in_place_before, 30), f"resets: {resets(port)}")
-    # A role that owns something (a temporary table of its own, its session still open) cannot
-    # be dropped with the release: the clone is cloned again, and the role goes with it.
-    owning = acquire(port)
-    holder = connect_as(owning)
-    holder.autocommit = True
-    with holder.cursor() as cur:
-        cur.execute("SET ROLE NONE; CREATE TEMP TABLE mine (n int)")
-    release(port, owning, "reuse")
-    results.check("a role that owns something goes once its clone is dropped",
-                  wait_for(lambda: not role_exists(server, owning["user"]), 30),
-                  f"{owning['user']} still exists")
-    results.check("and its clone is gone (cloned again rather than reused)",
+    # A role given a privilege inside its clone cannot be dropped while the clone lives: the
+    # reset sees the changed privileges and clones it again, and the role goes with the drop.
+    granted = acquire(port)
+    with connect_as(granted) as conn, conn.cursor() as cur:
+        cur.execute(f'GRANT SELECT ON customers TO "{granted["user"]}"')
+    release(port, granted, "recycle")
+    results.check("a role holding a privilege in its clone goes once the clone is dropped",
+                  wait_for(lambda: not role_exists(server, granted["user"]), 30),
+                  f"{granted['user']} still exists")
+    results.check("and that clone is cloned again rather than reset",
                   wait_for(lambda: not server.query("SELECT 1 FROM pg_database WHERE datname = %s",
-                                                    owning["database"]), 30),
-                  f"{owning['database']} still exists")
-    holder.close()
+                                                    granted["database"]), 30),
+                  f"{granted['database']} still exists")
     # Expiry: the clone is dropped, its role with it.
     expiring = acquire(port, ttl=1)
     results.check("an expired lease's role is dropped with its clone",
@@ -281,6 +294,38 @@ def check_client_template(results, server, port):
     release(port, lease)
 
 
+def check_non_superuser_admin(results, server, binary, workdir):
+    """An admin with CREATEDB and CREATEROLE only, as a managed PostgreSQL gives it."""
+    server.query("CREATE ROLE np_admin LOGIN CREATEDB CREATEROLE PASSWORD 'np-secret'")
+    (workdir / "np").mkdir()
+    config = workdir / "np" / "pglease.json"
+    url = f"postgresql://np_admin:np-secret@127.0.0.1:{server.port}/postgres"
+    config.write_text(json.dumps({
+        "prefix": "np_",
+        "backends": [{"name": "main", "url": url, "lease_role": "np_worker",
+                      "lease_password": "np-worker-secret", "per_lease_roles": True}],
+        "templates": {"app": {"migrations": str(workdir / "migrations"),
+                              "pool": {"min_idle": 2, "max_total": 4}}}}))
+    daemon = wait_ready(Daemon(binary, "np", workdir / "np" / "pgleased.log",
+                               workdir / "np" / "data", config=config))
+    try:
+        a, b = acquire(daemon.port), acquire(daemon.port)
+        with connect_as(a) as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO orders (customer_id, total) VALUES (1, 2); "
+                        "SELECT current_user, session_user")
+            results.equal("non-superuser admin: lease A writes to its clone as the lease role",
+                          cur.fetchone(), ("np_worker", a["user"]))
+        results.check("non-superuser admin: lease A has its own role and cannot connect to B",
+                      a["user"].startswith("np_lease_") and refused(a, b["database"]),
+                      login_error(a, b["database"]) or f"user {a['user']!r}")
+        release(daemon.port, a, "reuse")
+        release(daemon.port, b)
+        results.check("non-superuser admin: the roles go with the releases", wait_for(
+            lambda: not role_exists(server, a["user"]) and not role_exists(server, b["user"]), 10))
+    finally:
+        daemon.stop()
+
+
 def check_embedded(results, binary, workdir):
     (workdir / "emb").mkdir()
     (workdir / "emb" / "migrations").mkdir()
@@ -339,6 +384,7 @@ def main():
         check_client_template(results, server, daemon.port)
         results.check("once every lease is over no lease role is left",
                       wait_for(lambda: not our_roles(server), 30), f"left: {our_roles(server)}")
+        check_non_superuser_admin(results, server, binary, workdir)
         check_embedded(results, binary, workdir)
     except Exception as e:  # noqa: BLE001 - reported as a failure with the logs
         results.check("the scenario ran to its end", False,
