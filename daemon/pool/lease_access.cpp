@@ -146,7 +146,8 @@ boost::asio::awaitable<std::size_t> sweep_lease_roles(pg::connection& conn, std:
         if (left.rows() == 0) {
             ++dropped;
         } else {
-            spdlog::info(
+            // Asked again at each sweep: rare, and cheap.
+            spdlog::debug(
                 "lease role {} of no live lease still owns objects or holds privileges "
                 "in a database; it stays until that database is dropped",
                 role);
