@@ -219,17 +219,16 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
         }
     }
     std::exception_ptr failure;
+    const std::string role_name = role_of(record.key);  // "" without per-lease roles
     try {
         // The catalog knows of the lease before the worker does (and the server of its role).
         catalog_writer::statements role = role_granted(id, entry, database);
-        if (!endpoint_.lease_role_prefix.empty()) {
-            granting_roles_.insert(role_of(record.key));
-        }
+        granting_roles_.insert(role_name);
         co_await catalog_.write(database, comment, false, std::move(role));
     } catch (...) {
         failure = std::current_exception();
     }
-    granting_roles_.erase(role_of(record.key));
+    granting_roles_.erase(role_name);
     if (generation != life_.generation) {
         co_return co_await after_restart(id, record.key, failure == nullptr);
     }
@@ -369,7 +368,7 @@ catalog_writer::statements lease_desk::role_revoked(std::string role, std::strin
 }
 
 std::set<std::string> lease_desk::live_roles() const {
-    std::set<std::string> live = granting_roles_;
+    std::set<std::string> live = granting_roles_;  // may hold "": no role has that name
     for (const auto& [key, lease] : leases_.all()) {
         live.insert(role_of(key));
     }

@@ -326,6 +326,51 @@ def check_non_superuser_admin(results, server, binary, workdir):
         daemon.stop()
 
 
+def check_switch_on(results, server, binary, workdir):
+    """A backend that served without per-lease roles, restarted with them: its template becomes
+    the admin's, its idle clones (anyone may connect to them) are cloned again."""
+    (workdir / "sw").mkdir()
+    config = workdir / "sw" / "pglease.json"
+
+    def start(per_lease, name):
+        config.write_text(json.dumps({
+            "prefix": "sw_",
+            "backends": [{"name": "main", "url": server.url(), "lease_role": "sw_worker",
+                          "lease_password": "sw-secret", "per_lease_roles": per_lease}],
+            "templates": {"app": {"migrations": str(workdir / "migrations"),
+                                  "pool": {"min_idle": 2, "max_total": 4}}}}))
+        return wait_ready(Daemon(binary, name, workdir / "sw" / f"pgleased-{name}.log",
+                                 workdir / "sw" / "data", config=config))
+
+    def owners():
+        return dict(server.query("SELECT datname, pg_get_userbyid(datdba) FROM pg_database "
+                                 "WHERE datname LIKE 'sw\\_%%'"))
+
+    daemon = start(False, "shared")
+    try:
+        wait_for(lambda: len(owners()) >= 3, 60)
+        before = owners()
+    finally:
+        daemon.stop()
+    daemon = start(True, "switched")
+    try:
+        results.equal("switched on: the clones it had are owned by the lease role",
+                      sorted(set(before.values())), ["sw_worker"])
+        results.check("switched on: the idle clones made before are cloned again, every database "
+                      "is the admin's", wait_for(lambda: (lambda now: len(now) >= 3 and not (
+                          set(now) & {n for n in before if not n.endswith("_tpl")})
+                          and set(now.values()) == {"postgres"})(owners()), 60),
+                      f"before {before}, now {owners()}")
+        a, b = acquire(daemon.port), acquire(daemon.port)
+        results.check("switched on: a lease cannot connect to another's clone",
+                      a["user"].startswith("sw_lease_") and refused(a, b["database"]),
+                      login_error(a, b["database"]) or f"user {a['user']!r}")
+        release(daemon.port, a)
+        release(daemon.port, b)
+    finally:
+        daemon.stop()
+
+
 def check_embedded(results, binary, workdir):
     (workdir / "emb").mkdir()
     (workdir / "emb" / "migrations").mkdir()
@@ -385,6 +430,7 @@ def main():
         results.check("once every lease is over no lease role is left",
                       wait_for(lambda: not our_roles(server), 30), f"left: {our_roles(server)}")
         check_non_superuser_admin(results, server, binary, workdir)
+        check_switch_on(results, server, binary, workdir)
         check_embedded(results, binary, workdir)
     except Exception as e:  # noqa: BLE001 - reported as a failure with the logs
         results.check("the scenario ran to its end", False,
