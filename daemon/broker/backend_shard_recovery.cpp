@@ -6,6 +6,7 @@
 #include "catalog/reconcile_plan.hpp"
 #include "pg/pg_error.hpp"
 #include "pool/database_names.hpp"
+#include "pool/session_ender.hpp"
 #include "templates/version_snapshot.hpp"
 
 namespace pglease {
@@ -127,6 +128,7 @@ asio::awaitable<void> backend_shard::reconcile() {
             }
         }
     }
+    co_await end_idle_sessions(*conn, plan);
     spdlog::info("backend={} catalog: {} template versions, {} clones, {} live leases, {} to drop",
                  endpoint_.name, plan.versions.size(), plan.clones.size(), p.leases.size(),
                  to_drop);
@@ -147,6 +149,47 @@ asio::awaitable<void> backend_shard::reconcile() {
     }
     // Workers that asked while memory was being rebuilt are first in line for adopted clones.
     p.desk.serve_waiters();
+}
+
+// A broker stopped between a reuse's commit and the end of its clone's sessions leaves them
+// connected to a clone the catalog calls idle: they are told to end now, and the first grant of
+// such a clone waits until they have.
+asio::awaitable<void> backend_shard::end_idle_sessions(pg::connection& conn,
+                                                       const reconcile_plan& plan) {
+    std::string names;
+    for (const auto& adopted : plan.clones) {
+        template_pool* pool = parts_->templates.pool_of(adopted.template_name, adopted.fingerprint);
+        const clone* c = pool != nullptr ? pool->find(adopted.database) : nullptr;
+        if (c != nullptr && c->state == clone_state::idle) {
+            names += (names.empty() ? "" : ", ") + conn.quote_literal(adopted.database);
+        }
+    }
+    if (names.empty()) {
+        co_return;
+    }
+    pg::result signaled;
+    try {
+        signaled = co_await conn.exec(session_ender::signal_statement(names));
+    } catch (const pg::server_error& e) {
+        // The admin may not signal every role's sessions (a non-superuser admin).
+        spdlog::warn("backend={} sessions on idle clones cannot be ended: {}", endpoint_.name,
+                     e.what());
+        co_return;
+    }
+    for (std::size_t row = 0; row < signaled.rows(); ++row) {
+        const std::string name(signaled.value(row, 0));
+        for (const auto& adopted : plan.clones) {
+            if (adopted.database != name) {
+                continue;
+            }
+            if (clone* c = parts_->templates.pool_of(adopted.template_name, adopted.fingerprint)
+                               ->find(name)) {
+                c->sessions_signaled = true;
+            }
+            spdlog::info("backend={} db={} is idle but had sessions; they were told to end",
+                         endpoint_.name, name);
+        }
+    }
 }
 
 asio::awaitable<void> backend_shard::give_templates_to_admin(

@@ -202,8 +202,8 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
     comment.baseline = c.baseline;        // a restart must still know where its next reset starts
     const std::string database = c.name;  // c may be gone once an await returns
     if (c.sessions_signaled) {
-        // The sessions of its last lease were signaled at its release: nobody may still be
-        // connected when the next worker gets it. A session that would not end: it goes.
+        // Sessions found on it when it was adopted were signaled: nobody may still be connected
+        // when the next worker gets it. A session that would not end: it goes.
         const bool ended = co_await sessions_.wait_ended(database, session_patience);
         if (generation != life_.generation) {
             co_return std::nullopt;

@@ -113,6 +113,9 @@ class lease_desk {
                                                                     bool recorded);
     lease_settings limits_of(const std::string& template_name) const;
     boost::asio::awaitable<void> end_sessions_now(std::string database);
+    /// A reused clone, recorded idle: offered once no session is left on it, recycled when one
+    /// will not end. Its pool holds it as resetting meanwhile.
+    boost::asio::awaitable<void> settle(template_pool& pool, std::string database);
 
     boost::asio::any_io_executor executor_;
     const backend_endpoint& endpoint_;

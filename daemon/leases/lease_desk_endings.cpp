@@ -2,6 +2,7 @@
 // time.
 #include <algorithm>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -107,12 +108,10 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
                   short_key(key), mode_name(mode));
 
     if (mode == release_mode::reuse && pool.current_phase() == template_pool::phase::ready) {
-        // Recorded idle, and its sessions signaled to end, in one round trip. Those sessions
-        // are usually exiting already (the test closed them just before it released): the
-        // next grant of this clone waits for them to be gone, not this release. The oldest idle
-        // clone is leased first, so by then they mostly are.
+        // Recorded idle in one round trip, which is all the worker waits for. Its sessions, if
+        // any are left (a test closes them just before it releases; their backends may still be
+        // exiting), are ended before the clone is offered again, off the catalog connections.
         std::string problem;
-        bool had_sessions = false;
         catalog_comment idle =
             clone_comment(pool.template_name(), pool.fingerprint(), std::nullopt);
         idle.baseline = c.baseline;
@@ -120,8 +119,7 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
         try {
             // Its role may no longer connect from the same transaction on.
             catalog_writer::statements revoked = role_revoked(role, database);
-            had_sessions =
-                co_await catalog_.write(database, std::move(idle), true, std::move(revoked));
+            co_await catalog_.write(database, std::move(idle), false, std::move(revoked));
         } catch (const pg::pg_error& e) {
             problem = e.what();
         }
@@ -138,9 +136,9 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
             hooks_.role_over();
         }
         if (clean) {
-            c.sessions_signaled = had_sessions;
-            offer(pool, c);
-            hooks_.changed();
+            pool.move(c, clone_state::resetting);
+            spawn_background(executor_, life_, settle(pool, database), endpoint_.name,
+                             "session end");
         } else {
             recycler_.recycle(pool, c, recycle_cause::released);
         }
@@ -181,6 +179,40 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
         hooks_.role_over();
     }
     recycler_.recycle(pool, c, recycle_cause::released);
+}
+
+asio::awaitable<void> lease_desk::settle(template_pool& pool, std::string database) {
+    const auto generation = life_.generation;
+    // After the release has answered (a task spawned runs at once, up to its first wait).
+    co_await asio::post(executor_, asio::use_awaitable);
+    if (generation != life_.generation) {
+        co_return;
+    }
+    std::string problem;
+    try {
+        if (!co_await sessions_.end_sessions(database, session_patience)) {
+            problem = "a session of its last lease did not end within " +
+                      std::to_string(session_patience.count()) + " ms";
+        }
+    } catch (const pg::pg_error& e) {
+        problem = e.what();
+    }
+    if (generation != life_.generation) {
+        co_return;
+    }
+    clone* c = pool.find(database);
+    if (c == nullptr || c->state != clone_state::resetting) {
+        co_return;
+    }
+    if (!problem.empty()) {
+        warn_limited("reuse_failed backend=" + endpoint_.name,
+                     "template={} db={} cannot be reused, recycling it: {}", pool.template_name(),
+                     database, problem);
+        recycler_.recycle(pool, *c, recycle_cause::released);
+        co_return;
+    }
+    offer(pool, *c);
+    hooks_.changed();
 }
 
 asio::awaitable<void> lease_desk::end_sessions_now(std::string database) {

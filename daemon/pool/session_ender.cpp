@@ -45,19 +45,22 @@ asio::awaitable<bool> session_ender::end_sessions(std::string database,
 
 asio::awaitable<bool> session_ender::wait_ended(std::string database,
                                                 std::chrono::milliseconds patience) {
-    auto conn = co_await connections_.acquire();
     const auto give_up_at = steady::now() + patience;
     auto pause = std::chrono::microseconds(100);
     asio::steady_timer timer(co_await asio::this_coro::executor);
     for (;;) {
-        // Any session, not only those signaled: a client that connects again after its
-        // release must not find itself on the next worker's database.
-        auto left = co_await conn->query(
-            "SELECT coalesce(sum(pg_stat_get_db_numbackends(oid)), 0) FROM pg_database "
-            "WHERE datname = $1",
-            database);
-        if (left.value(0, 0) == "0") {
-            co_return true;
+        {
+            // Held for the query only: the waits of several clones share the pool's connections.
+            auto conn = co_await connections_.acquire();
+            // Any session, not only those signaled: a client that connects again after its
+            // release must not find itself on the next worker's database.
+            auto left = co_await conn->query(
+                "SELECT coalesce(sum(pg_stat_get_db_numbackends(oid)), 0) FROM pg_database "
+                "WHERE datname = $1",
+                database);
+            if (left.value(0, 0) == "0") {
+                co_return true;
+            }
         }
         if (steady::now() >= give_up_at) {
             co_return false;

@@ -373,7 +373,12 @@ TEST(broker, reuse_returns_the_same_clone_to_idle_without_a_drop) {
         h.admin_value("SELECT oid FROM pg_database WHERE datname = $1", first.database);
     auto session = h.run([&] { return pg::connection::connect(first.dsn(), 10s); });
     h.run([&] { return h.engine().release(first.id, release_mode::reuse, std::nullopt); });
-    EXPECT_EQ(h.engine().status("app")->pool.idle, 1u);
+    // Offered again only once the session left on it is gone.
+    ASSERT_TRUE(h.wait_until([&] { return h.engine().status("app")->pool.idle == 1; }));
+    EXPECT_EQ(
+        h.admin_value("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", first.database),
+        "0")
+        << "a reused clone was offered with its last lease's session still on it";
     EXPECT_EQ(h.engine().status("app")->pool.dropping, 0u);
     EXPECT_THROW(h.run([&] { return session.exec("SELECT 1"); }), pg::connection_error)
         << "a session left on a reused clone was not terminated";

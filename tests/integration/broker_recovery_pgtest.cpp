@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "broker/broker_error.hpp"
+#include "pg/connection.hpp"
+#include "pg/conninfo.hpp"
+#include "pg/pg_error.hpp"
 #include "process/os_user.hpp"
 #include "support/broker_harness.hpp"
 #include "support/pg_test_cluster.hpp"
@@ -98,6 +101,32 @@ TEST(broker_recovery, a_crashed_broker_is_replaced_without_losing_a_lease_or_lea
     ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 2); }));
     EXPECT_EQ(h.managed_databases().size(), 3u) << "something leaked";
     h.admin_value("DROP DATABASE other_application");
+}
+
+TEST(broker_recovery, a_session_left_on_an_idle_clone_ends_before_a_worker_gets_the_clone) {
+    broker_harness h;
+    auto& settings = h.add_migrations_template("app", schema());
+    settings.pool.min_idle = 1;
+    settings.pool.max_total = 1;
+    h.start();
+    ASSERT_TRUE(h.wait_until([&] { return pool_settled(h, "app", 1); }));
+    h.crash();
+    // What a broker killed between a reuse's commit and the end of its sessions leaves: a clone
+    // the catalog calls idle, with a session of the lease that is over still on it.
+    const std::string idle = h.admin_value(
+        "SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname NOT LIKE '%\\_tpl'",
+        h.config().prefix + "app\\_%");
+    ASSERT_FALSE(idle.empty());
+    auto left = h.run([&] {
+        return pg::connection::connect(pg::with_database(h.endpoint().admin_conninfo, idle), 10s);
+    });
+    h.start();
+    auto lease = h.run([&] { return h.engine().acquire("app", quick()); });
+    EXPECT_EQ(lease.database, idle);
+    EXPECT_EQ(h.admin_value("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", idle), "0")
+        << "a worker got a clone with another's session still on it";
+    EXPECT_THROW(h.run([&] { return left.exec("SELECT 1"); }), pg::connection_error);
+    h.run([&] { return h.engine().release(lease.id, release_mode::recycle, std::nullopt); });
 }
 
 TEST(broker_recovery, a_half_built_template_and_unconfigured_versions_are_dropped) {
