@@ -232,6 +232,13 @@ struct embedded_cluster::state {
             args.emplace_back("-c");
             args.push_back(name + "=" + value);
         }
+        // Loaded once by the postmaster rather than by every backend that first runs a trigger
+        // or function in PL/pgSQL: each test's connection starts that much faster.
+        if (std::error_code ec;
+            fs::exists(binaries.bin_dir.parent_path() / "lib" / "plpgsql.so", ec)) {
+            args.emplace_back("-c");
+            args.emplace_back("shared_preload_libraries=plpgsql");
+        }
         return args;
     }
 

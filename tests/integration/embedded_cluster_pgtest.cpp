@@ -65,6 +65,8 @@ TEST(embedded_cluster, runs_with_settings_for_throwaway_data) {
     EXPECT_EQ(query_one(admin, "SHOW server_encoding"), "UTF8");
     EXPECT_EQ(query_one(admin, "SHOW server_version_num").substr(0, 2), "15");
     EXPECT_EQ(query_one(admin, "SHOW data_directory"), cluster.pgdata().string());
+    EXPECT_EQ(query_one(admin, "SHOW shared_preload_libraries"), "plpgsql")
+        << "PL/pgSQL is loaded once by the postmaster, not by every test's first trigger";
     EXPECT_TRUE(fs::exists(cluster.socket_dir() / (".s.PGSQL." + std::to_string(cluster.port()))));
     if (running_as_root()) {
         EXPECT_EQ(test::process_uid(cluster.postmaster_pid()),
