@@ -146,15 +146,20 @@ asio::awaitable<void> reset_in_place::reset_released(template_pool& pool, std::s
     std::string why;
     std::optional<reset_baseline> next;
     try {
-        // Marked as being reset (a broker killed now leaves a clone the next start drops), and
-        // its sessions told to end, in one round trip whose commit makes the WAL readable.
+        // Marked as being reset (a broker killed now leaves a clone the next start drops), in a
+        // round trip whose commit makes the WAL readable; its sessions are ended off the catalog
+        // connections.
         catalog_comment marker = clone_comment(template_name, fingerprint, std::nullopt);
         marker.resetting = true;
-        const bool had_sessions = co_await catalog_.write(name, marker, true);
+        co_await catalog_.write(name, marker);
         if (generation != life_.generation) {
             co_return;
         }
-        if (had_sessions && !co_await sessions_.wait_ended(name, session_patience)) {
+        const bool ended = co_await sessions_.end_sessions(name, session_patience);
+        if (generation != life_.generation) {
+            co_return;
+        }
+        if (!ended) {
             code = "sessions";
             why = "a session would not end";
         } else {
