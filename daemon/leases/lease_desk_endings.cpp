@@ -138,7 +138,7 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
         if (clean) {
             pool.move(c, clone_state::resetting);
             spawn_background(executor_, life_, settle(pool, database), endpoint_.name,
-                             "session end");
+                             "session_end");
         } else {
             recycler_.recycle(pool, c, recycle_cause::released);
         }

@@ -31,11 +31,24 @@ std::string session_ender::signal_statement(const std::string& names) {
            names + ") AND pg_stat_get_db_numbackends(d.oid) > 0";
 }
 
+std::string session_ender::count_statement(const std::string& names) {
+    return "SELECT d.datname FROM pg_database d WHERE d.datname IN (" + names +
+           ") AND pg_stat_get_db_numbackends(d.oid) > 0";
+}
+
 asio::awaitable<bool> session_ender::end_sessions(std::string database,
                                                   std::chrono::milliseconds patience) {
     {
         auto conn = co_await connections_.acquire();
-        auto signaled = co_await conn->exec(signal_statement(conn->quote_literal(database)));
+        const std::string name = conn->quote_literal(database);
+        // Most often none is left: the count alone costs a fraction of the signal to plan.
+        std::string count = count_statement(name);
+        const auto counted = co_await conn->exec(std::move(count));
+        if (counted.rows() == 0) {
+            co_return true;
+        }
+        std::string signal = signal_statement(name);
+        const auto signaled = co_await conn->exec(std::move(signal));
         if (signaled.rows() == 0) {
             co_return true;
         }

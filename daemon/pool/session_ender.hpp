@@ -34,6 +34,9 @@ class session_ender {
     /// quoted already, comma-separated): one row (name, the sessions signaled as "{1,2}") per
     /// database that had sessions.
     static std::string signal_statement(const std::string& names);
+    /// The statement that lists which of the databases `names` (as for signal_statement) have
+    /// sessions, one row each: far cheaper to plan than the signal.
+    static std::string count_statement(const std::string& names);
 
   private:
     pg::connection_pool& connections_;
