@@ -119,9 +119,9 @@ class backend_shard {
     /// Rebuilds memory from the catalog (backend_shard_recovery.cpp).
     boost::asio::awaitable<void> reconcile();
     boost::asio::awaitable<void> find_orphans(pg::connection& conn);
-    /// Signals the sessions left on clones the catalog calls idle.
-    boost::asio::awaitable<void> end_idle_sessions(pg::connection& conn,
-                                                   const reconcile_plan& plan);
+    /// Idle clones that sessions are connected to are offered once those are gone.
+    boost::asio::awaitable<void> settle_idle_clones(pg::connection& conn,
+                                                    const reconcile_plan& plan);
     /// With per-lease roles: template databases owned by another role become the admin's.
     boost::asio::awaitable<void> give_templates_to_admin(
         pg::connection& conn, const std::vector<listed_database>& listing,

@@ -128,7 +128,7 @@ asio::awaitable<void> backend_shard::reconcile() {
             }
         }
     }
-    co_await end_idle_sessions(*conn, plan);
+    co_await settle_idle_clones(*conn, plan);
     spdlog::info("backend={} catalog: {} template versions, {} clones, {} live leases, {} to drop",
                  endpoint_.name, plan.versions.size(), plan.clones.size(), p.leases.size(),
                  to_drop);
@@ -152,10 +152,10 @@ asio::awaitable<void> backend_shard::reconcile() {
 }
 
 // A broker stopped between a reuse's commit and the end of its clone's sessions leaves them
-// connected to a clone the catalog calls idle: they are told to end now, and the first grant of
-// such a clone waits until they have.
-asio::awaitable<void> backend_shard::end_idle_sessions(pg::connection& conn,
-                                                       const reconcile_plan& plan) {
+// connected to a clone the catalog calls idle: such a clone is offered once they are gone, as a
+// reused one is.
+asio::awaitable<void> backend_shard::settle_idle_clones(pg::connection& conn,
+                                                        const reconcile_plan& plan) {
     std::string names;
     for (const auto& adopted : plan.clones) {
         template_pool* pool = parts_->templates.pool_of(adopted.template_name, adopted.fingerprint);
@@ -167,27 +167,18 @@ asio::awaitable<void> backend_shard::end_idle_sessions(pg::connection& conn,
     if (names.empty()) {
         co_return;
     }
-    pg::result signaled;
-    try {
-        signaled = co_await conn.exec(session_ender::signal_statement(names));
-    } catch (const pg::server_error& e) {
-        // The admin may not signal every role's sessions (a non-superuser admin).
-        spdlog::warn("backend={} sessions on idle clones cannot be ended: {}", endpoint_.name,
-                     e.what());
-        co_return;
-    }
-    for (std::size_t row = 0; row < signaled.rows(); ++row) {
-        const std::string name(signaled.value(row, 0));
+    const auto busy = co_await conn.exec(session_ender::count_statement(names));
+    for (std::size_t row = 0; row < busy.rows(); ++row) {
+        const std::string name(busy.value(row, 0));
         for (const auto& adopted : plan.clones) {
-            if (adopted.database != name) {
-                continue;
+            template_pool* pool =
+                parts_->templates.pool_of(adopted.template_name, adopted.fingerprint);
+            clone* c = adopted.database == name ? pool->find(name) : nullptr;
+            if (c != nullptr && c->state == clone_state::idle) {
+                spdlog::info("backend={} db={} is idle but has sessions; offered once they end",
+                             endpoint_.name, name);
+                parts_->desk.offer_once_settled(*pool, *c);
             }
-            if (clone* c = parts_->templates.pool_of(adopted.template_name, adopted.fingerprint)
-                               ->find(name)) {
-                c->sessions_signaled = true;
-            }
-            spdlog::info("backend={} db={} is idle but had sessions; they were told to end",
-                         endpoint_.name, name);
         }
     }
 }

@@ -201,23 +201,6 @@ asio::awaitable<std::optional<lease_info>> lease_desk::grant(template_entry& ent
     comment.lease = record;
     comment.baseline = c.baseline;        // a restart must still know where its next reset starts
     const std::string database = c.name;  // c may be gone once an await returns
-    if (c.sessions_signaled) {
-        // Sessions found on it when it was adopted were signaled: nobody may still be connected
-        // when the next worker gets it. A session that would not end: it goes.
-        const bool ended = co_await sessions_.wait_ended(database, session_patience);
-        if (generation != life_.generation) {
-            co_return std::nullopt;
-        }
-        c.sessions_signaled = false;
-        if (!ended) {
-            warn_limited("reuse_failed backend=" + endpoint_.name,
-                         "template={} db={} a session of its last lease did not end within {} "
-                         "ms; recycling it",
-                         pool.template_name(), database, session_patience.count());
-            recycler_.recycle(pool, c, recycle_cause::released);
-            co_return std::nullopt;
-        }
-    }
     std::exception_ptr failure;
     const std::string role_name = role_of(record.key);  // "" without per-lease roles
     try {

@@ -68,9 +68,13 @@ class lease_desk {
     /// A kept clone's time is over: it is recycled.
     void keep_expired(const std::string& name);
 
-    /// Takes a clone that became free (created, or back from reuse): the longest waiting worker
-    /// gets it, else it waits idle; a clone of a draining version is dropped.
+    /// Takes a clone that became free (created, or reset): the longest waiting worker gets it,
+    /// else it waits idle; a clone of a draining version is dropped.
     void offer(template_pool& pool, clone& c);
+    /// Takes a clone that sessions may still be connected to (back from reuse, or found so at
+    /// a start): offered once none is left, recycled when one will not end. Its pool holds it
+    /// as resetting meanwhile.
+    void offer_once_settled(template_pool& pool, clone& c);
     /// Hands idle clones to waiting workers (after memory was rebuilt from the catalog).
     void serve_waiters();
 
@@ -113,8 +117,7 @@ class lease_desk {
                                                                     bool recorded);
     lease_settings limits_of(const std::string& template_name) const;
     boost::asio::awaitable<void> end_sessions_now(std::string database);
-    /// A reused clone, recorded idle: offered once no session is left on it, recycled when one
-    /// will not end. Its pool holds it as resetting meanwhile.
+    /// offer_once_settled's wait, off the catalog connections.
     boost::asio::awaitable<void> settle(template_pool& pool, std::string database);
 
     boost::asio::any_io_executor executor_;

@@ -136,9 +136,7 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
             hooks_.role_over();
         }
         if (clean) {
-            pool.move(c, clone_state::resetting);
-            spawn_background(executor_, life_, settle(pool, database), endpoint_.name,
-                             "session_end");
+            offer_once_settled(pool, c);
         } else {
             recycler_.recycle(pool, c, recycle_cause::released);
         }
@@ -181,9 +179,15 @@ asio::awaitable<void> lease_desk::release(std::string key, release_mode mode,
     recycler_.recycle(pool, c, recycle_cause::released);
 }
 
+void lease_desk::offer_once_settled(template_pool& pool, clone& c) {
+    pool.move(c, clone_state::resetting);
+    spawn_background(executor_, life_, settle(pool, c.name), endpoint_.name, "session_end");
+}
+
 asio::awaitable<void> lease_desk::settle(template_pool& pool, std::string database) {
     const auto generation = life_.generation;
-    // After the release has answered (a task spawned runs at once, up to its first wait).
+    // After the call that handed it over has answered (a task spawned runs at once, up to its
+    // first wait).
     co_await asio::post(executor_, asio::use_awaitable);
     if (generation != life_.generation) {
         co_return;

@@ -36,10 +36,6 @@ struct clone {
     /// With per-lease roles, the role of a lease that is over but may still connect to it (kept,
     /// or expired on the way to being dropped): it is dropped with the clone.
     std::string lease_role;
-    /// Adopted idle at a start with sessions on it, which were told to end and may still be
-    /// exiting: the next grant makes sure they are gone. (A reused clone is offered only once
-    /// its sessions are gone.)
-    bool sessions_signaled = false;
     /// Where its next reset in place starts from; none: it can only be cloned again.
     std::optional<reset_baseline> baseline;
     /// Its place in its pool's list for its state.
